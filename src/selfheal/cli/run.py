@@ -1,0 +1,137 @@
+"""`selfheal up`, `serve`, `migrate`, `demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from selfheal.cli._common import console, settings
+from selfheal.core.logging import configure_logging
+from selfheal.db import migrate as migrate_mod
+from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
+
+
+def _banner(stack: Stack, env: dict[str, str]) -> None:
+    cfg = settings()
+    console.print(
+        f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
+        f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"
+        f"database: {_redact(env['DATABASE_URL'])}   LLM: {cfg.llm.effective_provider}   "
+        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)"
+    )
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("up")
+    def up(
+        host: str = typer.Option("127.0.0.1", "--host"),
+        manager_port: int = typer.Option(8000, "--manager-port"),
+        worker_port: int = typer.Option(8001, "--worker-port"),
+        evaluator_port: int = typer.Option(8002, "--evaluator-port"),
+        data_dir: Path = typer.Option(Path(".selfheal"), "--data-dir", envvar="SELFHEAL_DATA_DIR"),
+        watcher: bool = typer.Option(
+            True, "--watcher/--no-watcher", help="Run the event-driven optimizer"
+        ),
+        log_dir: Path | None = typer.Option(
+            None, "--log-dir", help="Write each service's log here"
+        ),
+    ) -> None:
+        """Apply migrations, start manager, worker and evaluator, and the optimizer watcher."""
+        configure_logging("selfheal-up", settings().service.log_level)
+        stack = Stack(StackConfig(host=host, manager_port=manager_port, worker_port=worker_port,
+                                  evaluator_port=evaluator_port, data_dir=data_dir, watcher=watcher,
+                                  log_dir=log_dir))  # fmt: skip
+        env = stack.environment()
+        try:
+            stack.start_services()
+        except Exception as exc:
+            stack.stop_services()
+            console.print(f"[red]could not start: {exc}[/red]")
+            raise typer.Exit(1) from exc
+        _banner(stack, env)
+        try:
+            code = asyncio.run(serve_until_stopped(stack))
+        finally:
+            stack.stop_services()
+        console.print("selfheal stopped")
+        raise typer.Exit(code)
+
+    @app.command("serve")
+    def serve(
+        service: str = typer.Argument(..., help="manager | worker | evaluator"),
+        host: str = typer.Option("0.0.0.0", "--host"),
+        port: int | None = typer.Option(None, "--port"),
+    ) -> None:
+        """Run one service (what a container runs)."""
+        if service not in APPS:
+            console.print(
+                f"[red]unknown service {service!r}; choose one of {', '.join(APPS)}[/red]"
+            )
+            raise typer.Exit(2)
+        default_port = {"manager": 8000, "worker": 8001, "evaluator": 8002}[service]
+        uvicorn.run(
+            APPS[service], factory=True, host=host, port=port or default_port, access_log=False
+        )
+
+    @app.command("migrate")
+    def migrate(revision: str = typer.Argument("head")) -> None:
+        """Apply Alembic migrations to DATABASE_URL (or the SQLite file in the data directory)."""
+        url = settings().db.resolved_url
+        if url.startswith("sqlite"):
+            settings().db.data_dir.mkdir(parents=True, exist_ok=True)
+        migrate_mod.upgrade(url, revision)
+        console.print(f"database at {_redact(url)} is at {revision}")
+
+    @app.command("demo")
+    def demo(
+        cycles: int = typer.Option(2, "--cycles"),
+        requests: int = typer.Option(5, "--requests"),
+        output_dir: Path = typer.Option(Path("reports"), "--output-dir"),
+        base_port: int = typer.Option(8000, "--base-port", help="Ports base, base+1, base+2"),
+    ) -> None:
+        """Bring the system up on a fresh SQLite file with the offline model and heal a bad prompt."""
+        from selfheal.bench.heal import print_summary, run_heal_benchmark
+
+        configure_logging("selfheal-demo", "WARNING")
+        for key in ("DATABASE_URL", "LLM_PROVIDER", "LLM_API_KEY", "LLM_BASE_URL"):
+            os.environ.pop(key, None)
+        data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
+        stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
+                                  evaluator_port=base_port + 2, data_dir=data_dir,
+                                  log_dir=data_dir / "logs"))  # fmt: skip
+        env = stack.environment()
+        stack.start_services()
+        _banner(stack, env)
+
+        async def go() -> dict[str, object]:
+            watcher = await stack.start_watcher()
+            task = asyncio.create_task(watcher.run())
+            try:
+                return await run_heal_benchmark(
+                    manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
+                    output_dir=output_dir, manual=False,
+                )  # fmt: skip
+            finally:
+                await stack.stop_watcher()
+                task.cancel()
+
+        try:
+            result = asyncio.run(go())
+        finally:
+            stack.stop_services()
+        print_summary(result)
+        ok = bool(result.get("healed"))
+        raise typer.Exit(0 if ok else 1)

@@ -1,0 +1,50 @@
+"""Optimization runs: every optimizer step leaves a row."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfheal.db.models import OptimizationRun, utcnow
+
+
+async def start(
+    session: AsyncSession, *, task_type: str, trigger: str, kind: str = "optimize"
+) -> OptimizationRun:
+    run = OptimizationRun(
+        run_id=str(uuid.uuid4()), task_type=task_type, trigger=trigger, kind=kind, status="running"
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+def finish(run: OptimizationRun, *, status: str, decision: str, reason: str, **fields: Any) -> None:
+    run.status = status
+    run.decision = decision
+    run.decision_reason = reason
+    run.finished_at = utcnow()
+    for key, value in fields.items():
+        setattr(run, key, value)
+
+
+async def list_recent(
+    session: AsyncSession, *, limit: int, task_type: str | None = None
+) -> Sequence[OptimizationRun]:
+    stmt = (
+        select(OptimizationRun)
+        .where(OptimizationRun.kind != "lock")
+        .order_by(OptimizationRun.id.desc())
+        .limit(limit)
+    )
+    if task_type is not None:
+        stmt = stmt.where(OptimizationRun.task_type == task_type)
+    return (await session.scalars(stmt)).all()
+
+
+async def get(session: AsyncSession, *, run_id: str) -> OptimizationRun | None:
+    return await session.scalar(select(OptimizationRun).where(OptimizationRun.run_id == run_id))

@@ -1,0 +1,204 @@
+"""What every provider shares: timeout, retries with backoff and Retry-After, a circuit
+breaker, metrics, and validated structured output with one repair attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
+from selfheal.core import metrics
+from selfheal.core.config import LLMSettings
+from selfheal.llm.base import (
+    CircuitOpen,
+    LLMRequest,
+    LLMResponse,
+    Provider,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    Role,
+    StructuredOutputError,
+)
+from selfheal.llm.registry import build_provider
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures; lets one trial call through after ``reset_s``."""
+
+    def __init__(self, threshold: int, reset_s: float) -> None:
+        self.threshold = threshold
+        self.reset_s = reset_s
+        self.failures = 0
+        self.opened_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        if self.opened_at is None:
+            return False
+        return time.monotonic() - self.opened_at < self.reset_s
+
+    def before_call(self) -> None:
+        if self.is_open:
+            raise CircuitOpen("the LLM provider failed repeatedly; failing fast until it recovers")
+
+    def record_success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = time.monotonic()
+
+
+class _WaitBackoffOrRetryAfter:
+    """Exponential backoff with full jitter, or the server's Retry-After when it sent one."""
+
+    def __init__(self, max_wait: float, base: float = 0.5) -> None:
+        self.max_wait = max_wait
+        self.base = base
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_wait)
+        ceiling = min(self.max_wait, self.base * (2 ** (state.attempt_number - 1)))
+        return random.uniform(0, ceiling)
+
+
+class LLMClient:
+    """A provider bound to a role, with the shared reliability behaviour around it."""
+
+    def __init__(self, provider: Provider, role: Role, settings: LLMSettings) -> None:
+        self.provider = provider
+        self.role = role
+        self.settings = settings
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+
+    @classmethod
+    def for_role(cls, settings: LLMSettings, role: Role) -> LLMClient:
+        return cls(build_provider(settings, role), role, settings)
+
+    @property
+    def label(self) -> tuple[str, str]:
+        return self.provider.name, self.provider.model
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        """Call the provider with timeout and retries; raise an ``LLMError`` if it cannot answer."""
+        name, model = self.label
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(ProviderUnavailable),
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=_WaitBackoffOrRetryAfter(self.settings.retry_max_wait_s),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.breaker.before_call()
+                start = time.perf_counter()
+                try:
+                    response = await asyncio.wait_for(
+                        self.provider.generate(request), timeout=self.settings.timeout_s
+                    )
+                except TimeoutError as exc:
+                    self._failed(name, model, "timeout")
+                    raise ProviderTimeout(
+                        f"{name} did not answer within {self.settings.timeout_s:g} s"
+                    ) from exc
+                except ProviderUnavailable as exc:
+                    self._failed(name, model, type(exc).__name__)
+                    raise
+                self.breaker.record_success()
+                metrics.LLM_BREAKER_OPEN.labels(name, model).set(0)
+                elapsed = time.perf_counter() - start
+                response.latency_ms = elapsed * 1000
+                metrics.LLM_CALLS.labels(name, model, self.role.value, "ok").inc()
+                metrics.LLM_LATENCY.labels(name, model, self.role.value).observe(elapsed)
+                metrics.LLM_TOKENS.labels(name, model, self.role.value, "input").inc(
+                    response.input_tokens
+                )
+                metrics.LLM_TOKENS.labels(name, model, self.role.value, "output").inc(
+                    response.output_tokens
+                )
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, name: str, model: str, outcome: str) -> None:
+        self.breaker.record_failure()
+        metrics.LLM_CALLS.labels(name, model, self.role.value, outcome).inc()
+        if self.breaker.is_open:
+            metrics.LLM_BREAKER_OPEN.labels(name, model).set(1)
+            log.warning("circuit breaker opened for %s/%s (role %s)", name, model, self.role.value)
+
+    async def generate_json(self, request: LLMRequest, schema: type[M]) -> tuple[M, int]:
+        """Ask for JSON matching ``schema``; on invalid output ask once more with the errors.
+
+        Returns the validated object and the number of LLM calls it took.
+        """
+        request = LLMRequest(
+            role=request.role,
+            system=request.system,
+            prompt=request.prompt,
+            json_schema=schema.model_json_schema(),
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+        )
+        response = await self.generate(request)
+        try:
+            return parse_json_reply(response.text, schema), 1
+        except (ValidationError, ValueError) as first_error:
+            repair = LLMRequest(
+                role=request.role,
+                system=request.system,
+                prompt=(
+                    f"{request.prompt}\n\nYour previous reply was not valid JSON for the schema.\n"
+                    f"Previous reply:\n{response.text[:4000]}\n\nErrors:\n{str(first_error)[:2000]}\n"
+                    "Reply again with only the corrected JSON object."
+                ),
+                json_schema=request.json_schema,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+            )
+            repaired = await self.generate(repair)
+            try:
+                return parse_json_reply(repaired.text, schema), 2
+            except (ValidationError, ValueError) as exc:
+                raise StructuredOutputError(
+                    f"{self.provider.name} returned invalid {schema.__name__} twice: {exc}"
+                ) from exc
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+
+
+def parse_json_reply(text: str, schema: type[M]) -> M:
+    """Validate a JSON object in a model reply (bare, fenced, or surrounded by prose)."""
+    candidate = text.strip()
+    match = _FENCE.search(candidate)
+    if match:
+        candidate = match.group(1)
+    elif not candidate.startswith("{"):
+        start, end = candidate.find("{"), candidate.rfind("}")
+        if start == -1 or end <= start:
+            raise ValueError("the reply contains no JSON object")
+        candidate = candidate[start : end + 1]
+    return schema.model_validate(json.loads(candidate))

@@ -1,0 +1,78 @@
+"""Providers are registered by name and built per role from settings."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from selfheal.core.config import LLMSettings
+from selfheal.core.errors import ConfigurationError
+from selfheal.llm.base import Provider, Role
+
+_REGISTRY: dict[str, type[Provider]] = {}
+_BUILTIN_MODULES = {
+    "offline": "selfheal.llm.providers.offline",
+    "openai": "selfheal.llm.providers.openai",
+    "anthropic": "selfheal.llm.providers.anthropic",
+    "gemini": "selfheal.llm.providers.gemini",
+}
+DEFAULT_MODELS = {
+    "offline": "offline-sim-1",
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "gemini": "gemini-2.0-flash",
+}
+
+
+class UnknownProviderError(ConfigurationError):
+    pass
+
+
+def register_provider(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make a provider available under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_provider_class(name: str) -> type[Provider]:
+    if name not in _REGISTRY and name in _BUILTIN_MODULES:
+        try:
+            importlib.import_module(_BUILTIN_MODULES[name])
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"LLM provider {name!r} needs its SDK: pip install 'selfheal[providers]' ({exc})"
+            ) from exc
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(set(_REGISTRY) | set(_BUILTIN_MODULES)))
+        raise UnknownProviderError(f"unknown LLM provider {name!r}; known: {known}") from None
+
+
+def role_settings(
+    settings: LLMSettings, role: Role
+) -> tuple[str, str | None, str | None, str | None]:
+    """(provider, model, api_key, base_url) for a role: ``LLM_<ROLE>_*`` overrides ``LLM_*``."""
+    prefix = f"LLM_{role.value.upper()}_"
+    provider = os.environ.get(prefix + "PROVIDER") or settings.effective_provider
+    model = os.environ.get(prefix + "MODEL") or settings.model
+    api_key = os.environ.get(prefix + "API_KEY") or settings.api_key
+    base_url = os.environ.get(prefix + "BASE_URL") or settings.base_url
+    return provider.lower(), model, api_key, base_url
+
+
+def build_provider(settings: LLMSettings, role: Role) -> Provider:
+    """Instantiate the provider configured for ``role``; fail fast on a misconfiguration."""
+    name, model, api_key, base_url = role_settings(settings, role)
+    cls = get_provider_class(name)
+    if cls.needs_api_key and not api_key and not base_url:
+        raise ConfigurationError(
+            f"LLM provider {name!r} (role {role.value}) needs LLM_API_KEY, or LLM_BASE_URL for a "
+            "keyless local server"
+        )
+    return cls(
+        model=model or DEFAULT_MODELS.get(name, name),
+        api_key=api_key,
+        base_url=base_url,
+        timeout_s=settings.timeout_s,
+    )

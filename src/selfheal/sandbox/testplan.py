@@ -1,0 +1,268 @@
+"""The trusted side of a test run: split tests into calls the child evaluates and
+comparisons the child never sees, then judge the child's observations.
+
+``assert <expr> <op> <literal>`` (either side literal; ==, !=, <, <=, >, >=, is, is not,
+in, not in), ``assert <expr>`` and ``assert not <expr>`` are *decomposed*: the child
+only evaluates ``<expr>`` and returns the value as tagged plain data; the expected
+literal and the comparison stay here. Everything else (``def test_*`` functions, loops,
+asserts against computed values) runs whole in the child and is marked ``in_sandbox``.
+HumanEval's ``def check(candidate): ...`` is inlined with ``candidate`` bound to the
+entry point so its asserts decompose too.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+DECOMPOSED = "decomposed"
+IN_SANDBOX = "in_sandbox"
+
+_OPS: dict[type[ast.cmpop], Any] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_SWAPPED: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.Eq,
+    ast.NotEq: ast.NotEq,
+    ast.Lt: ast.Gt,
+    ast.LtE: ast.GtE,
+    ast.Gt: ast.Lt,
+    ast.GtE: ast.LtE,
+    ast.Is: ast.Is,
+    ast.IsNot: ast.IsNot,
+}
+
+
+class TestsInvalid(ValueError):
+    """The tests themselves are not valid Python."""
+
+
+@dataclass(slots=True)
+class Check:
+    """A decomposed assert: the child evaluates ``expr``; we apply ``op`` against ``expected``."""
+
+    id: str
+    expr: str
+    op: str  # "truthy", "falsy" or an ast.cmpop class name, observed on the left
+    expected: Any
+    line: int
+    source: str
+
+
+@dataclass(slots=True)
+class Unit:
+    id: str
+    source: str
+    kind: str  # "assert" | "function"
+    name: str
+    line: int
+
+
+@dataclass(slots=True)
+class TestPlan:
+    setup: str = ""
+    checks: list[Check] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.checks) + len(self.units)
+
+    def job(self, code: str, entry_point: str | None) -> dict[str, Any]:
+        """The JSON job the harness receives: no expected value of a decomposed check in it."""
+        return {
+            "code": code,
+            "entry_point": entry_point,
+            "setup": self.setup,
+            "calls": [{"id": c.id, "expr": c.expr} for c in self.checks],
+            "units": [
+                {"id": u.id, "source": u.source, "kind": u.kind, "name": u.name} for u in self.units
+            ],
+        }
+
+
+def _literal(node: ast.expr) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+class _Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        if node.id == self.old:
+            return ast.copy_location(ast.Name(id=self.new, ctx=node.ctx), node)
+        return node
+
+
+def _inline_check(tree: ast.Module, entry_point: str | None) -> list[ast.stmt]:
+    """Replace HumanEval's ``def check(candidate)`` + ``check(f)`` by the body of check."""
+    body = list(tree.body)
+    check = next(
+        (
+            s
+            for s in body
+            if isinstance(s, ast.FunctionDef) and s.name == "check" and len(s.args.args) == 1
+        ),
+        None,
+    )
+    if check is None or not entry_point:
+        return body
+    param = check.args.args[0].arg
+    inlined = [_Rename(param, entry_point).visit(s) for s in check.body]
+    out: list[ast.stmt] = []
+    for stmt in body:
+        if stmt is check:
+            out.extend(inlined)
+        elif (
+            isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Name)
+            and stmt.value.func.id == "check"
+        ):
+            continue
+        else:
+            out.append(stmt)
+    return out
+
+
+def build_plan(tests: str, entry_point: str | None) -> TestPlan:
+    """Parse ``tests`` into a plan; raise ``TestsInvalid`` when they do not parse."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError as exc:
+        raise TestsInvalid(f"tests are not valid Python: {exc.msg} (line {exc.lineno})") from exc
+    plan = TestPlan()
+    setup: list[str] = []
+    for index, stmt in enumerate(_inline_check(tree, entry_point)):
+        ident = f"t{index}"
+        line = getattr(stmt, "lineno", 0)
+        if isinstance(stmt, ast.Assert):
+            check = _decompose(stmt, ident, line)
+            if check is not None:
+                plan.checks.append(check)
+            else:
+                plan.units.append(Unit(ident, ast.unparse(stmt), "assert", "", line))
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name.startswith(
+            "test"
+        ):
+            plan.units.append(Unit(ident, ast.unparse(stmt), "function", stmt.name, line))
+        elif isinstance(stmt, ast.For | ast.While | ast.With | ast.If | ast.Try):
+            if any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
+                plan.units.append(Unit(ident, ast.unparse(stmt), "assert", "", line))
+            else:
+                setup.append(ast.unparse(stmt))
+        else:
+            setup.append(ast.unparse(stmt))
+    plan.setup = "\n".join(setup)
+    return plan
+
+
+def _decompose(stmt: ast.Assert, ident: str, line: int) -> Check | None:
+    test = stmt.test
+    source = ast.unparse(stmt)
+    is_lit, value = _literal(test)
+    if is_lit:  # `assert True` — nothing for the child to do
+        return Check(ident, "", "constant", bool(value), line, source)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        if _literal(test.operand)[0]:
+            return None
+        return Check(ident, ast.unparse(test.operand), "falsy", None, line, source)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, right, op = test.left, test.comparators[0], type(test.ops[0])
+        left_lit, left_val = _literal(left)
+        right_lit, right_val = _literal(right)
+        if right_lit and not left_lit and op in _OPS:
+            return Check(ident, ast.unparse(left), op.__name__, right_val, line, source)
+        if left_lit and not right_lit and op in _SWAPPED:
+            return Check(ident, ast.unparse(right), _SWAPPED[op].__name__, left_val, line, source)
+        return None
+    if isinstance(test, ast.Compare | ast.BoolOp):
+        return None
+    return Check(ident, ast.unparse(test), "truthy", None, line, source)
+
+
+class Opaque:
+    """A value the child could not express as plain data: equal to nothing."""
+
+    def __init__(self, type_name: str, text: str) -> None:
+        self.type_name, self.text = type_name, text
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"truth value of a {self.type_name} object is not plain data")
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}: {self.text}>"
+
+
+def decode(tagged: Any) -> Any:
+    """Turn the harness's tagged encoding back into builtin values (never user classes)."""
+    if not isinstance(tagged, dict):
+        return Opaque("malformed", repr(tagged)[:100])
+    kind = tagged.get("t")
+    value = tagged.get("v")
+    if kind == "none":
+        return None
+    if kind == "bool":
+        return bool(value)
+    if kind == "int":
+        return int(str(value))
+    if kind == "float":
+        return float(str(value))
+    if kind == "str":
+        return str(value)
+    if kind in ("list", "tuple", "set", "dict") and isinstance(value, list):
+        if kind == "list":
+            return [decode(v) for v in value]
+        if kind == "tuple":
+            return tuple(decode(v) for v in value)
+        try:
+            if kind == "set":
+                return {decode(v) for v in value}
+            return {decode(k): decode(v) for k, v in value}
+        except (TypeError, ValueError):
+            return Opaque(kind, "unhashable")
+    return Opaque(str(tagged.get("type", kind)), str(value)[:200])
+
+
+def judge_check(check: Check, observation: dict[str, Any] | None) -> tuple[str, str]:
+    """(status, message) for one decomposed check, decided here and only here."""
+    if check.op == "constant":
+        return ("passed", "") if check.expected else ("failed", f"{check.source} is always false")
+    if observation is None:
+        return "error", "the program ended before this check was evaluated"
+    if not observation.get("ok"):
+        return "error", str(observation.get("error", "error"))[:2000]
+    observed = decode(observation.get("value"))
+    try:
+        if check.op == "truthy":
+            ok = bool(observed)
+        elif check.op == "falsy":
+            ok = not bool(observed)
+        else:
+            ok = bool(_OPS[getattr(ast, check.op)](observed, check.expected))
+    except Exception as exc:  # comparing hostile/odd values must never crash the evaluator
+        return "failed", f"could not compare {observed!r}: {type(exc).__name__}"
+    if ok:
+        return "passed", ""
+    return "failed", f"{check.expr} returned {observed!r}"[:2000]

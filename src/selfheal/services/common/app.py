@@ -1,0 +1,56 @@
+"""One factory for the three service apps: logging, middleware, errors, health routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from selfheal import __version__
+from selfheal.core.config import Settings, get_settings
+from selfheal.core.logging import configure_logging
+from selfheal.llm.base import Role
+from selfheal.services.common import errors, health
+from selfheal.services.common.middleware import ServiceMiddleware
+from selfheal.services.common.runtime import Runtime, open_runtime
+
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    routers: Iterable[APIRouter],
+    roles: Iterable[Role],
+    on_start: Hook | None = None,
+    on_stop: Hook | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(service, settings.service.log_level)
+    roles = tuple(roles)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = open_runtime(service, settings, roles)
+        app.state.runtime = runtime
+        try:
+            if on_start is not None:
+                await on_start(runtime)
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop(runtime)
+            await runtime.aclose()
+
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    app.add_middleware(
+        ServiceMiddleware, service=service, max_body_bytes=settings.service.max_body_bytes
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,67 @@
+"""Exception handlers: a clear sentence for every client error, 503 with request_id downstream."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from selfheal.core.errors import ConflictError, DownstreamUnavailable, NotFoundError
+from selfheal.core.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+
+def _sentence(error: dict[str, object]) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]  # type: ignore[attr-defined]
+    where = ".".join(loc) or "request body"
+    msg = str(error.get("msg", "is invalid"))
+    return f"{where}: {msg[0].lower() + msg[1:] if msg else msg}"
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    message = "; ".join(_sentence(e) for e in errors) or "The request is not valid."
+    return JSONResponse(
+        status_code=422,
+        content=jsonable_encoder({"message": message, "detail": errors}),
+    )
+
+
+async def not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+
+async def conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def downstream(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": str(exc), "request_id": request_id_var.get()},
+        headers={"Retry-After": "1"},
+    )
+
+
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error: %s", exc)
+    return JSONResponse(
+        status_code=500,
+        content={
+            "detail": "Internal error; it has been logged.",
+            "request_id": request_id_var.get(),
+        },
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(DownstreamUnavailable, downstream)
+    app.add_exception_handler(Exception, unexpected)

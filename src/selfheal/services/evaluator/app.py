@@ -1,0 +1,41 @@
+"""Evaluator :8002 — runs the code and its tests in a sandbox, static checks, LLM judge."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from selfheal.core.config import Settings
+from selfheal.llm.base import Role
+from selfheal.sandbox.registry import build_sandbox, effective_isolation
+from selfheal.services.common.app import create_service_app
+from selfheal.services.common.runtime import Runtime
+from selfheal.services.common.stats_router import router as stats_router
+from selfheal.services.evaluator.router import router
+
+
+async def _start(runtime: Runtime) -> None:
+    sandbox = build_sandbox(runtime.settings.sandbox)
+    await sandbox.start()
+    runtime.extras["sandbox"] = sandbox
+    level = effective_isolation(sandbox).name.lower()
+    runtime.extras["readiness"] = {
+        "sandbox": {"backend": sandbox.name, "isolation": level, "ok": True}
+    }
+
+
+async def _stop(runtime: Runtime) -> None:
+    sandbox = runtime.extras.get("sandbox")
+    if sandbox is not None:
+        await sandbox.aclose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        service="evaluator",
+        title="selfheal evaluator",
+        routers=[router, stats_router],
+        roles=[Role.JUDGE, Role.TEST_WRITER],
+        on_start=_start,
+        on_stop=_stop,
+        settings=settings,
+    )

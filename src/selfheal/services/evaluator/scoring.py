@@ -1,0 +1,143 @@
+"""Score = rule_weight * rule + judge_weight * judge, capped below the threshold by hard gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from selfheal.core.config import EvaluatorSettings
+from selfheal.llm.schemas import JudgeVerdict
+from selfheal.sandbox.runner import ExecutionVerdict
+from selfheal.services.evaluator.checks import StaticReport
+
+# Parts of the rule score and their weights (sum 1.0).
+RULE_WEIGHTS = {
+    "parses": 0.15,
+    "entry_point": 0.10,
+    "executes": 0.15,
+    "tests": 0.40,
+    "safe": 0.10,
+    "docstring": 0.05,
+    "type_hints": 0.05,
+}
+# How the judge's four dimensions make one number.
+JUDGE_WEIGHTS = {"relevance": 0.2, "correctness": 0.5, "quality": 0.15, "safety": 0.15}
+
+
+@dataclass(slots=True)
+class Score:
+    score: float
+    passed: bool
+    rule_score: float
+    llm_score: float | None
+    category: str | None
+    gates: list[str]
+    rule_parts: dict[str, float]
+
+
+def rule_parts(
+    *, has_code: bool, static: StaticReport | None, execution: ExecutionVerdict | None,
+    entry_point: str | None,
+) -> dict[str, float]:  # fmt: skip
+    if not has_code or static is None:
+        return dict.fromkeys(RULE_WEIGHTS, 0.0)
+    executes = 1.0 if execution is not None and execution.status == "ok" else 0.0
+    if execution is None:
+        executes = 0.0
+    if entry_point:
+        defined = execution.entry_point_defined if execution else None
+        entry = (
+            1.0 if (defined if defined is not None else entry_point in static.functions) else 0.0
+        )
+    else:
+        entry = 1.0 if static.functions else 0.5
+    if execution is not None and execution.total:
+        tests = execution.passed / execution.total
+    else:
+        tests = executes  # nothing to test against: loading cleanly is all we know
+    return {
+        "parses": 1.0 if static.syntax_ok else 0.0,
+        "entry_point": entry if static.syntax_ok else 0.0,
+        "executes": executes,
+        "tests": tests,
+        "safe": 0.0 if static.dangerous else 1.0,
+        "docstring": 1.0 if static.docstring else 0.0,
+        "type_hints": 1.0 if static.type_hints else 0.0,
+    }
+
+
+def judge_score(verdict: JudgeVerdict) -> float:
+    return sum(getattr(verdict, k) * w for k, w in JUDGE_WEIGHTS.items())
+
+
+def combine(
+    *,
+    settings: EvaluatorSettings,
+    has_code: bool,
+    static: StaticReport | None,
+    execution: ExecutionVerdict | None,
+    tests_origin: str | None,
+    entry_point: str | None,
+    judge: JudgeVerdict | None,
+    judge_error: str | None,
+) -> Score:
+    parts = rule_parts(
+        has_code=has_code, static=static, execution=execution, entry_point=entry_point
+    )
+    rule = sum(parts[k] * w for k, w in RULE_WEIGHTS.items())
+    llm = judge_score(judge) if judge is not None else None
+    raw = rule if llm is None else settings.rule_weight * rule + settings.judge_weight * llm
+
+    gates: list[str] = []
+    category: str | None = None
+
+    def gate(name: str, cat: str) -> None:
+        nonlocal category
+        gates.append(name)
+        category = category or cat
+
+    if not has_code:
+        gate("no_code", "no_code")
+    elif static is not None and not static.syntax_ok:
+        gate("syntax_error", "syntax_error")
+    elif execution is not None:
+        if execution.status == "timeout":
+            gate("timeout", "timeout")
+        elif execution.status in ("violation", "crashed"):
+            gate(
+                "sandbox_violation",
+                "unsafe_code" if execution.status == "violation" else "runtime_error",
+            )
+        elif execution.status == "load_error":
+            gate("load_error", "runtime_error")
+        elif execution.total and execution.passed < execution.total:
+            failing = [t for t in execution.tests if t.status != "passed"]
+            errors_only = all(t.status == "error" for t in failing)
+            if tests_origin == "provided":
+                gate("failing_tests", "runtime_error" if errors_only else "test_failure")
+            elif judge is not None and judge.correctness < 0.5:
+                # Generated tests are unverified: they gate only when the judge agrees.
+                gate("failing_generated_tests", "runtime_error" if errors_only else "test_failure")
+        if entry_point and execution.status == "ok" and execution.entry_point_defined is False:
+            gate("entry_point_missing", "test_failure")
+    if has_code and static is not None and static.dangerous and not gates:
+        gate("dangerous_code", "unsafe_code")
+
+    score = min(raw, settings.gate_cap) if gates else raw
+    score = round(max(0.0, min(1.0, score)), 4)
+    passed = not gates and llm is not None and score >= settings.pass_threshold
+    if not passed and category is None:
+        if judge_error is not None:
+            category = "judge_unavailable"
+        elif judge is not None and judge.relevance < 0.5:
+            category = "off_topic"
+        else:
+            category = "low_quality"
+    return Score(
+        score,
+        passed,
+        round(rule, 4),
+        None if llm is None else round(llm, 4),
+        category,
+        gates,
+        parts,
+    )

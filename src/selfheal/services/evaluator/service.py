@@ -1,0 +1,178 @@
+"""One evaluation: extract -> static checks -> (generate tests) -> sandbox run -> judge -> score."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from selfheal.core import metrics
+from selfheal.core.config import EvaluatorSettings
+from selfheal.core.errors import LLMError
+from selfheal.llm.base import LLMRequest, Role
+from selfheal.llm.client import LLMClient
+from selfheal.llm.prompts import JUDGE_SYSTEM, TEST_WRITER_SYSTEM, data_message
+from selfheal.llm.schemas import GeneratedTests, JudgeVerdict
+from selfheal.sandbox.base import Sandbox
+from selfheal.sandbox.runner import ExecutionVerdict, run_tests
+from selfheal.sandbox.testplan import TestPlan, TestsInvalid, build_plan
+from selfheal.services.evaluator.checks import analyse_code, extract_code
+from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse, EvaluationDetail
+from selfheal.services.evaluator.scoring import combine
+
+log = logging.getLogger(__name__)
+
+
+async def generate_tests(
+    client: LLMClient, *, request: str, entry_point: str | None
+) -> tuple[str | None, str | None]:
+    """Ask the test-writer role for tests; (tests, entry_point) or (None, None)."""
+    try:
+        generated, _ = await client.generate_json(
+            LLMRequest(
+                role=Role.TEST_WRITER,
+                system=TEST_WRITER_SYSTEM,
+                prompt=data_message(
+                    "Write tests for this request.",
+                    {"request": request, "entry_point": entry_point},
+                ),
+            ),
+            GeneratedTests,
+        )
+    except LLMError as exc:
+        log.warning("test writer unavailable: %s", exc)
+        return None, None
+    tests = generated.tests.strip()
+    if not tests:
+        return None, None
+    return tests, entry_point or generated.entry_point
+
+
+async def judge_code(
+    client: LLMClient, *, request: str, code: str, evidence: dict[str, Any]
+) -> tuple[JudgeVerdict | None, str | None, int]:
+    """The judge's validated verdict, or (None, reason) when it cannot give one."""
+    try:
+        verdict, calls = await client.generate_json(
+            LLMRequest(
+                role=Role.JUDGE,
+                system=JUDGE_SYSTEM,
+                prompt=data_message(
+                    "Evaluate the candidate code.",
+                    {"request": request, "code": code, "evidence": evidence},
+                ),
+            ),
+            JudgeVerdict,
+        )
+        return verdict, None, calls
+    except LLMError as exc:
+        log.warning("judge unavailable: %s", exc)
+        return None, f"{type(exc).__name__}: {exc}", 0
+
+
+def _evidence(
+    *, entry_point: str | None, static: dict[str, Any], execution: ExecutionVerdict | None,
+    tests_origin: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    failures = []
+    if execution is not None:
+        failures = [
+            {"test": t.name, "status": t.status, "message": t.message}
+            for t in execution.tests
+            if t.status != "passed"
+        ][:10]
+    return {
+        "entry_point": entry_point,
+        "static": static,
+        "execution": None if execution is None else {
+            "status": execution.status, "load_error": execution.load_error,
+            "entry_point_defined": execution.entry_point_defined,
+        },
+        "tests": None if execution is None else {
+            "origin": tests_origin, "total": execution.total, "passed": execution.passed,
+            "failures": failures,
+        },
+    }  # fmt: skip
+
+
+async def evaluate(
+    body: EvaluateRequest,
+    *,
+    settings: EvaluatorSettings,
+    sandbox: Sandbox,
+    judge: LLMClient,
+    test_writer: LLMClient,
+) -> EvaluateResponse:
+    code, code_source = extract_code(body.worker_output)
+    request_text = body.refined_input or body.user_input
+    static = analyse_code(code) if code else None
+    tests, tests_origin, entry_point = body.tests, None, body.entry_point
+    if tests:
+        tests_origin = "provided"
+    elif code and static and static.syntax_ok and settings.generate_tests:
+        tests, entry_point = await generate_tests(
+            test_writer, request=request_text, entry_point=entry_point
+        )
+        tests_origin = "generated" if tests else None
+    plan = TestPlan()
+    plan_error = None
+    if tests:
+        try:
+            plan = build_plan(tests, entry_point)
+        except TestsInvalid as exc:
+            plan_error = str(exc)
+            tests_origin = None
+    execution = None
+    if code and static and static.syntax_ok:
+        execution = await run_tests(sandbox, code=code, plan=plan, entry_point=entry_point)
+
+    verdict, judge_error = None, None
+    if code:
+        evidence = _evidence(
+            entry_point=entry_point, static=static.as_dict() if static else {},
+            execution=execution, tests_origin=tests_origin,
+        )  # fmt: skip
+        verdict, judge_error, _ = await judge_code(
+            judge, request=request_text, code=code, evidence=evidence
+        )
+    result = combine(
+        settings=settings,
+        has_code=code is not None,
+        static=static,
+        execution=execution,
+        tests_origin=tests_origin,
+        entry_point=entry_point,
+        judge=verdict,
+        judge_error=judge_error,
+    )
+    metrics.EVALUATIONS.labels(
+        body.task_type, str(result.passed).lower(), result.category or "none"
+    ).inc()
+    metrics.EVALUATION_SCORE.labels(body.task_type).observe(result.score)
+    judge_detail: dict[str, Any] = {"available": verdict is not None or not code}
+    if verdict is not None:
+        judge_detail.update(verdict.model_dump())
+    if judge_error:
+        judge_detail["error"] = judge_error
+        judge_detail["rule_only_score"] = True
+    return EvaluateResponse(
+        request_id=body.request_id,
+        score=result.score,
+        passed=result.passed,
+        failure_category=result.category,  # type: ignore[arg-type]
+        code=code,
+        detail=EvaluationDetail(
+            rule_score=result.rule_score,
+            llm_score=result.llm_score,
+            gates=result.gates,
+            checks={
+                "rule_parts": result.rule_parts,
+                "static": static.as_dict() if static else None,
+                "tests_error": plan_error,
+            },
+            execution=execution.as_dict() if execution else None,
+            judge=judge_detail,
+            tests_origin=tests_origin,  # type: ignore[arg-type]
+            tests=tests if tests_origin == "generated" else None,
+            code_source=code_source,
+        ),
+    )

@@ -1,0 +1,80 @@
+"""The manager's pooled clients for the worker and the evaluator (aiohttp: ~2 ms CPU a call
+here, against ~4 ms for httpx; see ENV-NOTES). Created at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from selfheal.core import metrics
+from selfheal.core.errors import DownstreamUnavailable, NotFoundError
+from selfheal.core.logging import request_id_var
+from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
+from selfheal.services.worker.schemas import TaskRequest, TaskResponse
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class ServiceClient:
+    def __init__(self, *, name: str, base_url: str, timeout_s: float) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout,
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60),
+            )
+        return self._session
+
+    async def post(self, path: str, body: BaseModel, response_model: type[R]) -> R:
+        headers = {"content-type": "application/json"}
+        rid = request_id_var.get()
+        if rid:
+            headers["x-request-id"] = rid
+        try:
+            async with self.session.post(
+                self.base_url + path, data=body.model_dump_json(), headers=headers
+            ) as resp:
+                payload = await resp.read()
+                if resp.status == 404:
+                    detail = _detail(payload)
+                    raise NotFoundError(detail)
+                if resp.status >= 400:
+                    metrics.DOWNSTREAM_ERRORS.labels(self.name).inc()
+                    raise DownstreamUnavailable(
+                        self.name, f"HTTP {resp.status}: {_detail(payload)}"
+                    )
+                return response_model.model_validate_json(payload)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            metrics.DOWNSTREAM_ERRORS.labels(self.name).inc()
+            raise DownstreamUnavailable(self.name, type(exc).__name__ + f": {exc}") from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _detail(payload: bytes) -> str:
+    try:
+        data = json.loads(payload)
+        return str(data.get("detail", data))[:500]
+    except ValueError:
+        return payload[:200].decode(errors="replace")
+
+
+class WorkerClient(ServiceClient):
+    async def run_task(self, body: TaskRequest) -> TaskResponse:
+        return await self.post("/api/v1/task", body, TaskResponse)
+
+
+class EvaluatorClient(ServiceClient):
+    async def evaluate(self, body: EvaluateRequest) -> EvaluateResponse:
+        return await self.post("/api/v1/evaluate", body, EvaluateResponse)

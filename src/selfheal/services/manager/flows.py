@@ -1,0 +1,171 @@
+"""The request flow: refine -> worker -> evaluator -> log. Every request leaves a log row."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from selfheal.core.errors import DownstreamUnavailable, LLMError, NotFoundError
+from selfheal.core.logging import request_id_var
+from selfheal.db import execution_logs
+from selfheal.llm.base import LLMRequest, Role
+from selfheal.llm.client import LLMClient
+from selfheal.llm.prompts import REFINER_SYSTEM, refine_message
+from selfheal.services.common.runtime import Runtime
+from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
+from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.manager.schemas import CodeRequest, CodeResponse, Latency
+from selfheal.services.worker.schemas import TaskRequest, TaskResponse
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTaskType(ValueError):
+    """No prompt exists for the requested task type (-> 422)."""
+
+
+@dataclass
+class _Trace:
+    """What one request gathered so far, written to the log row whatever happens."""
+
+    request_id: str
+    body: CodeRequest
+    started: float = field(default_factory=time.perf_counter)
+    refined: str | None = None
+    task: TaskResponse | None = None
+    evaluation: EvaluateResponse | None = None
+    refine_ms: float = 0.0
+    worker_ms: float = 0.0
+    evaluator_ms: float = 0.0
+
+    def row(self, *, status: str, error: str | None = None) -> dict[str, Any]:
+        ev, task = self.evaluation, self.task
+        return {
+            "request_id": self.request_id,
+            "task_type": self.body.task_type,
+            "status": status,
+            "user_input": self.body.user_input,
+            "tests": self.body.tests,
+            "entry_point": self.body.entry_point,
+            "refined_input": self.refined,
+            "worker_output": task.output if task else None,
+            "code": ev.code if ev else None,
+            "evaluation_score": ev.score if ev else None,
+            "evaluation_passed": bool(ev and ev.passed),
+            "failure_category": ev.failure_category if ev else None,
+            "evaluation_detail": ev.detail.model_dump() if ev else None,
+            "prompt_version": task.prompt_version if task else None,
+            "prompt_status": task.prompt_status if task else None,
+            "provider": task.llm.provider if task else None,
+            "model": task.llm.model if task else None,
+            "input_tokens": task.llm.input_tokens if task else None,
+            "output_tokens": task.llm.output_tokens if task else None,
+            "latency_refine_ms": round(self.refine_ms, 3),
+            "latency_worker_ms": round(self.worker_ms, 3),
+            "latency_evaluator_ms": round(self.evaluator_ms, 3),
+            "latency_total_ms": round((time.perf_counter() - self.started) * 1000, 3),
+            "error": error,
+        }
+
+
+async def refine(client: LLMClient, body: CodeRequest) -> str:
+    """The request as a precise specification; the raw text if the refiner is unavailable."""
+    message = refine_message(body.user_input, body.entry_point)
+    try:
+        response = await client.generate(
+            LLMRequest(role=Role.REFINER, system=REFINER_SYSTEM, prompt=message)
+        )
+    except LLMError as exc:
+        log.warning("refiner unavailable, using the request as written: %s", exc)
+        return message
+    return response.text.strip() or message
+
+
+async def handle_request(
+    body: CodeRequest, *, runtime: Runtime, worker: WorkerClient, evaluator: EvaluatorClient
+) -> CodeResponse:
+    request_id = str(uuid.uuid4())
+    request_id_var.set(request_id)
+    trace = _Trace(request_id=request_id, body=body)
+    status, error = "completed", None
+    try:
+        t = time.perf_counter()
+        trace.refined = await refine(runtime.client(Role.REFINER), body)
+        trace.refine_ms = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        try:
+            trace.task = await worker.run_task(
+                TaskRequest(
+                    request_id=request_id, task_type=body.task_type, refined_input=trace.refined
+                )
+            )
+        except NotFoundError as exc:
+            status, error = "invalid_task_type", str(exc)
+            raise UnknownTaskType(str(exc)) from exc
+        finally:
+            trace.worker_ms = (time.perf_counter() - t) * 1000
+
+        t = time.perf_counter()
+        try:
+            trace.evaluation = await evaluator.evaluate(
+                EvaluateRequest(
+                    request_id=request_id,
+                    task_type=body.task_type,
+                    user_input=body.user_input,
+                    refined_input=trace.refined,
+                    worker_output=trace.task.output,
+                    tests=body.tests,
+                    entry_point=body.entry_point,
+                )
+            )
+        finally:
+            trace.evaluator_ms = (time.perf_counter() - t) * 1000
+    except DownstreamUnavailable as exc:
+        status, error = f"{exc.target}_unavailable", str(exc)
+        raise
+    except UnknownTaskType:
+        raise
+    except Exception as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        await _save(runtime, trace.row(status=status, error=error))
+
+    assert trace.task is not None and trace.evaluation is not None
+    ev = trace.evaluation
+    return CodeResponse(
+        request_id=request_id,
+        task_type=body.task_type,
+        refined_input=trace.refined or "",
+        worker_output=trace.task.output,
+        code=ev.code,
+        evaluation_score=ev.score,
+        evaluation_passed=ev.passed,
+        failure_category=ev.failure_category,
+        prompt_version=trace.task.prompt_version,
+        latency_ms=Latency(
+            refine=round(trace.refine_ms, 3),
+            worker=round(trace.worker_ms, 3),
+            evaluator=round(trace.evaluator_ms, 3),
+            total=round((time.perf_counter() - trace.started) * 1000, 3),
+        ),
+        evaluation_detail=ev.detail.model_dump(),
+    )
+
+
+async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
+    try:
+        async with runtime.sessionmaker() as session:
+            await execution_logs.insert(session, **row)
+    except SQLAlchemyError as exc:
+        log.error("could not write the execution log: %s", exc)
+        raise DownstreamUnavailable("database", "the execution log could not be written") from exc
+    notify = runtime.extras.get("on_logged")
+    if notify is not None and row["status"] == "completed" and not row["evaluation_passed"]:
+        notify(row["task_type"])

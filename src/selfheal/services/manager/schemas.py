@@ -1,0 +1,155 @@
+"""The manager's public HTTP contract (SPEC §2). The seed's field names keep their meaning."""
+
+from __future__ import annotations
+
+import ast
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class CodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_input: str = Field(min_length=1, max_length=20_000, description="What to build")
+    task_type: str = Field(default="code_generation", pattern=TASK_TYPE_PATTERN)
+    tests: str | None = Field(
+        default=None, max_length=100_000, description="Python asserts or test_* functions"
+    )
+    entry_point: str | None = Field(
+        default=None, pattern=IDENTIFIER_PATTERN, description="The function the tests call"
+    )
+
+    @field_validator("user_input")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("user_input must contain some text, not only whitespace")
+        return value
+
+    @field_validator("tests")
+    @classmethod
+    def _tests_parse(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            ast.parse(value)
+        except SyntaxError as exc:
+            raise ValueError(f"tests are not valid Python: {exc.msg} (line {exc.lineno})") from None
+        return value
+
+
+class Latency(BaseModel):
+    refine: float
+    worker: float
+    evaluator: float
+    total: float
+
+
+class CodeResponse(BaseModel):
+    request_id: str
+    task_type: str
+    refined_input: str
+    worker_output: str
+    code: str | None
+    evaluation_score: float
+    evaluation_passed: bool
+    failure_category: str | None
+    prompt_version: int | None
+    latency_ms: Latency
+    evaluation_detail: dict[str, Any]
+
+
+class ExecutionLogOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: str
+    task_type: str
+    status: str
+    user_input: str
+    refined_input: str | None
+    worker_output: str | None
+    code: str | None
+    evaluation_score: float | None
+    evaluation_passed: bool
+    failure_category: str | None
+    prompt_version: int | None
+    prompt_status: str | None
+    provider: str | None
+    model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_total_ms: float | None
+    error: str | None
+    created_at: datetime
+    evaluation_detail: dict[str, Any] | None = None
+
+
+class PromptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    task_type: str
+    version: int
+    status: str
+    content: str
+    parent_version: int | None
+    author: str
+    reason: str
+    canary_share: float | None
+    created_at: datetime
+    activated_at: datetime | None
+    stats: dict[str, float] | None = None
+
+
+class PromptCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1, max_length=20_000)
+    reason: str = Field(default="written by a person", max_length=2_000)
+    activate: bool = True
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content must contain some text, not only whitespace")
+        return value
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_version: int | None = Field(default=None, ge=1)
+
+
+class OptimizationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str | None = Field(default=None, pattern=TASK_TYPE_PATTERN)
+    force: bool = False
+
+
+class OptimizationRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    run_id: str
+    task_type: str
+    kind: str
+    trigger: str
+    status: str
+    decision: str | None
+    decision_reason: str | None
+    failure_count: int
+    incumbent_version: int | None
+    new_version: int | None
+    improvement_pct: float | None
+    llm_calls: int
+    analysis: dict[str, Any] | None
+    candidates: list[dict[str, Any]] | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,81 @@
+"""What went wrong: failure categories with counts, representative examples, root causes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from selfheal.db.models import ExecutionLog
+from selfheal.llm.base import LLMRequest, Role
+from selfheal.llm.client import LLMClient
+from selfheal.llm.prompts import ANALYST_SYSTEM, data_message
+from selfheal.llm.schemas import FailureAnalysis
+from selfheal.services.optimizer.replay import ReplayOutcome, failed_tests_of
+
+
+def example_from_log(row: ExecutionLog) -> dict[str, Any]:
+    detail = row.evaluation_detail or {}
+    return {
+        "category": row.failure_category,
+        "user_input": row.user_input[:1000],
+        "score": row.evaluation_score,
+        "failed_tests": failed_tests_of(detail),
+        "output_excerpt": (row.worker_output or "")[:600],
+        "entry_point_defined": ((detail.get("execution") or {}).get("entry_point_defined")),
+    }
+
+
+def representative(examples: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` examples, round-robin over categories so every kind of failure shows."""
+    by_cat: dict[str, list[dict[str, Any]]] = {}
+    for ex in examples:
+        by_cat.setdefault(str(ex.get("category")), []).append(ex)
+    out: list[dict[str, Any]] = []
+    while len(out) < limit and any(by_cat.values()):
+        for items in by_cat.values():
+            if items and len(out) < limit:
+                out.append(items.pop(0))
+    return out
+
+
+def summarize_logs(
+    rows: Sequence[ExecutionLog], limit: int
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    counts = Counter(str(r.failure_category) for r in rows)
+    return dict(counts), representative([example_from_log(r) for r in rows], limit)
+
+
+def summarize_replay(
+    outcomes: Sequence[ReplayOutcome], limit: int
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    failing = [o for o in outcomes if not o.passed]
+    counts = Counter(str(o.category) for o in failing)
+    return dict(counts), representative([o.as_example() for o in failing], limit)
+
+
+async def analyse(
+    client: LLMClient,
+    *,
+    task_type: str,
+    current_prompt: str,
+    counts: dict[str, int],
+    examples: list[dict[str, Any]],
+) -> tuple[FailureAnalysis, int]:
+    """The LLM's structured root causes for the failures shown (inputs marked as data)."""
+    return await client.generate_json(
+        LLMRequest(
+            role=Role.ANALYST,
+            system=ANALYST_SYSTEM,
+            prompt=data_message(
+                "Diagnose these failures of the current system prompt.",
+                {
+                    "task_type": task_type,
+                    "current_prompt": current_prompt,
+                    "failure_counts": counts,
+                    "examples": examples,
+                },
+            ),
+        ),
+        FailureAnalysis,
+    )

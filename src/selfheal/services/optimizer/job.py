@@ -1,0 +1,322 @@
+"""One optimization run, start to finish (SPEC §4):
+
+trigger check -> lock -> analyse live failures -> K candidates by reflection -> replay
+each against the incumbent (refining the best on what still fails) -> promote or
+reject -> an ``optimization_runs`` row with every score.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfheal.core import metrics
+from selfheal.core.config import OptimizerSettings
+from selfheal.core.errors import LLMError, SelfhealError
+from selfheal.db import execution_logs, optimization_runs
+from selfheal.db import prompts as prompt_repo
+from selfheal.db.models import OptimizationRun, Prompt, utcnow
+from selfheal.llm.client import LLMClient
+from selfheal.services.optimizer import analysis as analysis_mod
+from selfheal.services.optimizer.candidates import propose
+from selfheal.services.optimizer.lock import task_lock
+from selfheal.services.optimizer.replay import Replayer, ReplayItem, ReplayOutcome, replay_all
+from selfheal.services.optimizer.rollout import promote
+from selfheal.services.optimizer.validation import compare, mean_score, pass_rate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OptimizerDeps:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    analyst: LLMClient
+    optimizer: LLMClient
+    replayer: Replayer
+    settings: OptimizerSettings
+    replay_concurrency: int = 4
+
+
+async def failure_window_start(
+    session: AsyncSession, *, task_type: str, lookback_minutes: int
+) -> Any:
+    """Failures count from the later of (now - lookback) and the end of the last finished run,
+    so failures already acted upon never re-trigger."""
+    since = utcnow() - timedelta(minutes=lookback_minutes)
+    last = await session.scalar(
+        select(OptimizationRun.finished_at)
+        .where(
+            OptimizationRun.task_type == task_type,
+            OptimizationRun.kind == "optimize",
+            OptimizationRun.finished_at.is_not(None),
+            OptimizationRun.status != "failed",
+        )
+        .order_by(OptimizationRun.finished_at.desc())
+        .limit(1)
+    )
+    if last is not None:
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=since.tzinfo)
+        since = max(since, last)
+    return since
+
+
+async def due_failures(
+    session: AsyncSession, *, task_type: str, settings: OptimizerSettings
+) -> tuple[int, list[int]]:
+    """(failures of the live prompt versions in the window, those versions)."""
+    active, canary = await prompt_repo.get_live(session, task_type=task_type)
+    versions = [p.version for p in (active, canary) if p is not None]
+    if not versions:
+        return 0, []
+    since = await failure_window_start(
+        session, task_type=task_type, lookback_minutes=settings.lookback_minutes
+    )
+    count = await execution_logs.count_failures(
+        session, task_type=task_type, since=since, versions=versions
+    )
+    return count, versions
+
+
+def _unique(rows: list[Any], limit: int) -> list[Any]:
+    seen, out = set(), []
+    for row in rows:
+        key = (row.user_input, row.tests, row.entry_point)
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def replay_set(
+    session: AsyncSession, *, task_type: str, versions: list[int], settings: OptimizerSettings
+) -> tuple[list[ReplayItem], list[Any]]:
+    since = utcnow() - timedelta(minutes=settings.lookback_minutes)
+    failing_rows = list(
+        await execution_logs.recent_failures(
+            session, task_type=task_type, since=since, versions=versions, limit=200
+        )
+    )
+    failing = _unique(failing_rows, 8)
+    passing_rows = list(
+        await execution_logs.recent_passes(
+            session, task_type=task_type, since=since - timedelta(days=7), limit=200
+        )
+    )
+    fail_keys = {(r.user_input, r.tests, r.entry_point) for r in failing}
+    passing = [
+        r
+        for r in _unique(passing_rows, 50)
+        if (r.user_input, r.tests, r.entry_point) not in fail_keys
+    ]
+    rng = random.Random(len(passing_rows))
+    passing = rng.sample(passing, min(settings.replay_passing_sample, len(passing)))
+    items = [ReplayItem.from_log(r, "failing") for r in failing] + [
+        ReplayItem.from_log(r, "passing") for r in passing
+    ]
+    return items, failing_rows
+
+
+def _record(
+    label: str, round_no: int, prompt: str, outcomes: list[ReplayOutcome], rationale: str = ""
+) -> dict[str, Any]:
+    return {
+        "label": label,
+        "round": round_no,
+        "prompt": prompt,
+        "rationale": rationale,
+        "mean_score": round(mean_score(outcomes), 4),
+        "pass_rate": round(pass_rate(outcomes), 4),
+        "scores": {
+            o.key: {
+                "score": o.score,
+                "passed": o.passed,
+                "category": o.category,
+                "origin": o.origin,
+            }
+            for o in outcomes
+        },
+    }
+
+
+async def run_optimization(
+    deps: OptimizerDeps, *, task_type: str, trigger: str, force: bool = False
+) -> dict[str, Any]:
+    """Run one optimization of ``task_type`` now; returns the run's report."""
+    settings = deps.settings
+    async with task_lock(deps.engine, task_type) as acquired:
+        if not acquired:
+            log.info("optimizer for %s already running; skipping", task_type)
+            return {"task_type": task_type, "status": "skipped", "decision": "locked",
+                    "decision_reason": "another optimizer run holds the lock for this task type"}  # fmt: skip
+        async with deps.sessionmaker() as session:
+            count, versions = await due_failures(session, task_type=task_type, settings=settings)
+            active = await prompt_repo.get_active(session, task_type=task_type)
+            if active is None:
+                return {"task_type": task_type, "status": "skipped", "decision": "no_prompt",
+                        "decision_reason": f"task type {task_type!r} has no active prompt"}  # fmt: skip
+            if count < settings.failure_threshold and not force:
+                log.info(
+                    "nothing to optimize for %s: %d failure(s) in the window, threshold %d",
+                    task_type, count, settings.failure_threshold,
+                )  # fmt: skip
+                return {"task_type": task_type, "status": "skipped", "decision": "not_due",
+                        "decision_reason": f"{count} failure(s) in the window; threshold is {settings.failure_threshold}",
+                        "failure_count": count}  # fmt: skip
+            run = await optimization_runs.start(session, task_type=task_type, trigger=trigger)
+            run.failure_count = count
+            run.incumbent_version = active.version
+            await session.commit()
+            try:
+                await _optimize(deps, session, run=run, incumbent=active, versions=versions)
+            except (LLMError, SelfhealError, OSError) as exc:
+                log.exception("optimizer run %s failed", run.run_id)
+                await session.rollback()
+                optimization_runs.finish(
+                    run,
+                    status="failed",
+                    decision="error",
+                    reason=str(exc),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            await session.commit()
+            metrics.OPTIMIZER_RUNS.labels(task_type, trigger, run.decision or "none").inc()
+            return report(run)
+
+
+async def _optimize(
+    deps: OptimizerDeps,
+    session: AsyncSession,
+    *,
+    run: OptimizationRun,
+    incumbent: Prompt,
+    versions: list[int],
+) -> None:
+    settings = deps.settings
+    task_type = run.task_type
+    items, failing_rows = await replay_set(
+        session, task_type=task_type, versions=versions, settings=settings
+    )
+    counts, examples = analysis_mod.summarize_logs(failing_rows, settings.max_examples)
+    llm_calls = 0
+    found, calls = await analysis_mod.analyse(
+        deps.analyst,
+        task_type=task_type,
+        current_prompt=incumbent.content,
+        counts=counts,
+        examples=examples,
+    )
+    llm_calls += calls
+    run.analysis = {"failure_counts": counts, "examples": examples, **found.model_dump()}
+    if not items:
+        optimization_runs.finish(run, status="rejected", decision="no_replay_set",
+                                 reason="no logged inputs to validate candidates on", llm_calls=llm_calls)  # fmt: skip
+        return
+    conc = deps.replay_concurrency
+    incumbent_outcomes = await replay_all(
+        deps.replayer, task_type, items, prompt=incumbent.content, concurrency=conc
+    )
+    records = [_record(f"incumbent v{incumbent.version}", 0, incumbent.content, incumbent_outcomes)]
+    best: tuple[str, list[ReplayOutcome], str] | None = None
+    parent_prompt, analysis = incumbent.content, found
+    seen = {incumbent.content.strip()}
+    for round_no in range(1, settings.refine_rounds + 1):
+        patches, calls = await propose(
+            deps.optimizer, current_prompt=parent_prompt, analysis=analysis, k=settings.candidates
+        )
+        llm_calls += calls
+        round_best: tuple[str, list[ReplayOutcome], str] | None = None
+        for index, patch in enumerate(patches):
+            if patch.prompt.strip() in seen:
+                continue
+            seen.add(patch.prompt.strip())
+            outcomes = await replay_all(
+                deps.replayer, task_type, items, prompt=patch.prompt, concurrency=conc
+            )
+            records.append(
+                _record(f"round {round_no} candidate {index + 1}", round_no, patch.prompt, outcomes, patch.rationale)
+            )
+            if round_best is None or mean_score(outcomes) > mean_score(round_best[1]) + 1e-9:
+                round_best = (patch.prompt, outcomes, patch.rationale)
+        if round_best is None:
+            break  # nothing new to try
+        if best is None or mean_score(round_best[1]) > mean_score(best[1]) + 1e-9:
+            best = round_best
+        if all(o.passed for o in round_best[1]):
+            break
+        # Reflect on what this round's best still gets wrong and build on it (a sideways
+        # step is allowed: the final choice is the best seen over all rounds).
+        parent_prompt = round_best[0]
+        counts_r, examples_r = analysis_mod.summarize_replay(round_best[1], settings.max_examples)
+        analysis, calls = await analysis_mod.analyse(
+            deps.analyst, task_type=task_type, current_prompt=parent_prompt, counts=counts_r, examples=examples_r
+        )
+        llm_calls += calls
+    run.candidates = records
+    run.llm_calls = llm_calls
+    if best is None:
+        optimization_runs.finish(
+            run,
+            status="rejected",
+            decision="no_candidate",
+            reason="the optimizer proposed no new prompt",
+        )
+        return
+    verdict = compare(incumbent_outcomes, best[1], settings)
+    run.improvement_pct = round(verdict.improvement * 100, 2)
+    if not verdict.promotable:
+        optimization_runs.finish(run, status="rejected", decision="rejected", reason=verdict.reason)
+        log.warning("optimizer rejected the best candidate for %s: %s", task_type, verdict.reason)
+        return
+    prompt = await promote(
+        session, task_type=task_type, content=best[0], parent_version=incumbent.version,
+        reason=f"{found.summary}; {best[2]}"[:2000], settings=settings,
+    )  # fmt: skip
+    decision = "canary" if settings.rollout == "canary" else "promoted"
+    optimization_runs.finish(
+        run, status="promoted", decision=decision, reason=verdict.reason, new_version=prompt.version
+    )
+    log.warning("optimizer %s v%s for %s: %s", decision, prompt.version, task_type, verdict.reason)
+
+
+def report(run: OptimizationRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "task_type": run.task_type,
+        "trigger": run.trigger,
+        "status": run.status,
+        "decision": run.decision,
+        "decision_reason": run.decision_reason,
+        "failure_count": run.failure_count,
+        "incumbent_version": run.incumbent_version,
+        "new_version": run.new_version,
+        "improvement_pct": run.improvement_pct,
+        "llm_calls": run.llm_calls,
+        "analysis": run.analysis,
+        "candidates": run.candidates,
+        "error": run.error,
+    }
+
+
+async def task_types(session: AsyncSession) -> list[str]:
+    return sorted({p.task_type for p in await prompt_repo.list_active(session)})
+
+
+async def run_due(
+    deps: OptimizerDeps, *, trigger: str, task_type: str | None = None, force: bool = False
+) -> list[dict[str, Any]]:
+    """Optimize every task type whose failures crossed the threshold (or the one given)."""
+    async with deps.sessionmaker() as session:
+        names = [task_type] if task_type else await task_types(session)
+    return [
+        await run_optimization(deps, task_type=name, trigger=trigger, force=force) for name in names
+    ]

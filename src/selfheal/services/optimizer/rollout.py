@@ -1,0 +1,159 @@
+"""Putting a validated prompt live (direct or canary), watching it, rolling it back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfheal.core import metrics
+from selfheal.core.config import OptimizerSettings
+from selfheal.core.errors import ConflictError
+from selfheal.db import execution_logs, optimization_runs
+from selfheal.db import prompts as prompt_repo
+from selfheal.db.models import Prompt, PromptAuthor, PromptStatus
+
+log = logging.getLogger(__name__)
+
+
+async def promote(
+    session: AsyncSession,
+    *,
+    task_type: str,
+    content: str,
+    parent_version: int | None,
+    reason: str,
+    settings: OptimizerSettings,
+) -> Prompt:
+    """Store the winner as a new version and make it live (directly or as a canary)."""
+    prompt = await prompt_repo.create_version(
+        session,
+        task_type=task_type,
+        content=content,
+        author=PromptAuthor.OPTIMIZER.value,
+        reason=reason,
+        parent_version=parent_version,
+    )
+    if settings.rollout == "canary":
+        await prompt_repo.start_canary(
+            session, task_type=task_type, version=prompt.version, share=settings.canary_share
+        )
+    else:
+        await prompt_repo.activate(session, task_type=task_type, version=prompt.version)
+        metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(prompt.version)
+    return prompt
+
+
+async def rollback(
+    session: AsyncSession, *, task_type: str, to_version: int | None, reason: str, trigger: str
+) -> Prompt:
+    """Re-activate ``to_version`` (default: the version live before the current one)."""
+    active = await prompt_repo.get_active(session, task_type=task_type)
+    if active is None:
+        raise ConflictError(f"task type {task_type!r} has no active prompt to roll back")
+    target = to_version or await prompt_repo.previous_active_version(
+        session, task_type=task_type, current=active
+    )
+    if target is None:
+        raise ConflictError(f"task type {task_type!r} has no earlier version to roll back to")
+    if target == active.version:
+        raise ConflictError(f"version {target} is already active")
+    run = await optimization_runs.start(
+        session, task_type=task_type, trigger=trigger, kind="rollback"
+    )
+    restored = await prompt_repo.activate(session, task_type=task_type, version=target)
+    optimization_runs.finish(
+        run, status="rolled_back", decision="rollback", reason=reason,
+        incumbent_version=active.version, new_version=target,
+    )  # fmt: skip
+    await session.commit()
+    metrics.ROLLBACKS.labels(task_type, trigger).inc()
+    metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(target)
+    log.warning("rolled back %s from v%s to v%s: %s", task_type, active.version, target, reason)
+    return restored
+
+
+@dataclass(slots=True)
+class MonitorAction:
+    task_type: str
+    action: str  # canary_promoted | canary_rejected | rolled_back
+    version: int
+    reason: str
+
+
+def _rate(rows: list[bool]) -> float:
+    return sum(rows) / len(rows) if rows else 0.0
+
+
+async def monitor(
+    session: AsyncSession, *, task_type: str, settings: OptimizerSettings
+) -> MonitorAction | None:
+    """Decide a canary on live results; roll back a promoted version that regresses live."""
+    active, canary = await prompt_repo.get_live(session, task_type=task_type)
+    if canary is not None:
+        rows = await execution_logs.latest_for_version(
+            session, task_type=task_type, version=canary.version, limit=settings.rollback_window
+        )
+        if len(rows) < settings.canary_min_requests:
+            return None
+        canary_rate = _rate([r.evaluation_passed for r in rows])
+        base_rate = 0.0
+        if active is not None:
+            base = await execution_logs.latest_for_version(
+                session, task_type=task_type, version=active.version, limit=settings.rollback_window
+            )
+            base_rate = _rate([r.evaluation_passed for r in base])
+        run = await optimization_runs.start(
+            session, task_type=task_type, trigger="monitor", kind="canary"
+        )
+        if canary_rate + 1e-9 >= base_rate - settings.rollback_margin:
+            await prompt_repo.activate(session, task_type=task_type, version=canary.version)
+            reason = f"canary pass rate {canary_rate:.2f} vs active {base_rate:.2f} over {len(rows)} requests"
+            optimization_runs.finish(
+                run, status="promoted", decision="canary_promoted", reason=reason,
+                incumbent_version=active.version if active else None, new_version=canary.version,
+            )  # fmt: skip
+            action = MonitorAction(task_type, "canary_promoted", canary.version, reason)
+            metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(canary.version)
+        else:
+            await prompt_repo.set_status(session, prompt=canary, status=PromptStatus.REJECTED)
+            reason = f"canary pass rate {canary_rate:.2f} below active {base_rate:.2f} - margin"
+            optimization_runs.finish(
+                run, status="rejected", decision="canary_rejected", reason=reason,
+                incumbent_version=active.version if active else None, new_version=canary.version,
+            )  # fmt: skip
+            action = MonitorAction(task_type, "canary_rejected", canary.version, reason)
+        await session.commit()
+        log.warning("canary decision for %s v%s: %s", task_type, canary.version, action.action)
+        return action
+    if active is None or active.author != PromptAuthor.OPTIMIZER or active.parent_version is None:
+        return None
+    rows = await execution_logs.latest_for_version(
+        session, task_type=task_type, version=active.version, limit=settings.rollback_window
+    )
+    if len(rows) < settings.rollback_window:
+        return None
+    parent_rows = await execution_logs.latest_for_version(
+        session, task_type=task_type, version=active.parent_version, limit=settings.rollback_window
+    )
+    if len(parent_rows) < settings.canary_min_requests:
+        return None
+    live, before = (
+        _rate([r.evaluation_passed for r in rows]),
+        _rate([r.evaluation_passed for r in parent_rows]),
+    )
+    if live < before - settings.rollback_margin:
+        reason = (
+            f"live pass rate {live:.2f} over {len(rows)} requests fell below v{active.parent_version}'s "
+            f"{before:.2f} by more than {settings.rollback_margin:.2f}"
+        )
+        await rollback(
+            session,
+            task_type=task_type,
+            to_version=active.parent_version,
+            reason=reason,
+            trigger="monitor",
+        )
+        return MonitorAction(task_type, "rolled_back", active.version, reason)
+    return None

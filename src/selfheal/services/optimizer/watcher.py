@@ -1,0 +1,80 @@
+"""The event-driven optimizer: notices crossed thresholds within seconds, debounced, and
+watches canaries and fresh promotions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from selfheal.services.optimizer import rollout
+from selfheal.services.optimizer.job import (
+    OptimizerDeps,
+    due_failures,
+    run_optimization,
+    task_types,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    def __init__(self, deps: OptimizerDeps) -> None:
+        self.deps = deps
+        self.wake = asyncio.Event()
+        self.reports: list[dict[str, Any]] = []
+        self._stopping = False
+
+    def poke(self, task_type: str | None = None) -> None:
+        """Something failed: look now instead of at the next tick."""
+        self.wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def tick(self) -> list[dict[str, Any]]:
+        """One pass over every task type: monitor rollouts, then optimize what is due."""
+        settings = self.deps.settings
+        done: list[dict[str, Any]] = []
+        async with self.deps.sessionmaker() as session:
+            names = await task_types(session)
+            due: list[str] = []
+            for name in names:
+                action = await rollout.monitor(session, task_type=name, settings=settings)
+                if action is not None:
+                    done.append(
+                        {
+                            "task_type": name,
+                            "decision": action.action,
+                            "decision_reason": action.reason,
+                        }
+                    )
+                count, _ = await due_failures(session, task_type=name, settings=settings)
+                if count >= settings.failure_threshold:
+                    due.append(name)
+        if due and settings.debounce_s > 0:
+            # A burst of failures makes one run: let the burst land first.
+            await asyncio.sleep(settings.debounce_s)
+        for name in due:
+            done.append(await run_optimization(self.deps, task_type=name, trigger="watcher"))
+        self.reports.extend(done)
+        return done
+
+    async def run(self) -> None:
+        interval = self.deps.settings.watch_interval_s
+        log.info("optimizer watcher started (every %.1f s, threshold %d failures in %d min)",
+                 interval, self.deps.settings.failure_threshold, self.deps.settings.lookback_minutes)  # fmt: skip
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                await self.tick()
+            except Exception:  # the watcher must outlive any single bad tick
+                log.exception("optimizer watcher tick failed")
+            self.wake.clear()
+            remaining = interval - (time.monotonic() - started)
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=remaining)
