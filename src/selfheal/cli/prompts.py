@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfheal.cli._common import console, run_async, settings
 from selfheal.core.errors import SelfhealError
@@ -19,7 +20,7 @@ from selfheal.services.optimizer import rollout
 app = typer.Typer(help="Prompt versions: list, history, diff, set, rollback.", no_args_is_help=True)
 
 
-def _sessionmaker():  # type: ignore[no-untyped-def]
+def _sessionmaker() -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     engine = create_engine(settings().db.resolved_url)
     return engine, create_sessionmaker(engine)
 
@@ -127,13 +128,15 @@ def set_cmd(
 ) -> None:
     """Add a human-written version and make it active."""
 
+    content = file.read_text()
+
     async def go() -> int:
         engine, maker = _sessionmaker()
         try:
             async with maker() as session:
                 active = await prompt_repo.get_active(session, task_type=task_type)
                 prompt = await prompt_repo.create_version(
-                    session, task_type=task_type, content=file.read_text(), author=PromptAuthor.HUMAN.value,
+                    session, task_type=task_type, content=content, author=PromptAuthor.HUMAN.value,
                     reason=reason, parent_version=active.version if active else None,
                     status=PromptStatus.CANDIDATE.value,
                 )  # fmt: skip

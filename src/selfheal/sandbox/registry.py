@@ -26,7 +26,8 @@ def register_backend(cls: type[Sandbox]) -> type[Sandbox]:
 
 
 def effective_isolation(sandbox: Sandbox) -> Isolation:
-    return getattr(sandbox, "effective_isolation", sandbox.isolation)  # type: ignore[no-any-return]
+    level: Isolation = getattr(sandbox, "effective_isolation", sandbox.isolation)
+    return level
 
 
 def build_sandbox(settings: SandboxSettings) -> Sandbox:

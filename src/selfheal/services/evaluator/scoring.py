@@ -66,7 +66,7 @@ def rule_parts(
 
 
 def judge_score(verdict: JudgeVerdict) -> float:
-    return sum(getattr(verdict, k) * w for k, w in JUDGE_WEIGHTS.items())
+    return float(sum(float(getattr(verdict, k)) * w for k, w in JUDGE_WEIGHTS.items()))
 
 
 def combine(

@@ -158,7 +158,7 @@ async def evaluate(
         request_id=body.request_id,
         score=result.score,
         passed=result.passed,
-        failure_category=result.category,  # type: ignore[arg-type]
+        failure_category=result.category,
         code=code,
         detail=EvaluationDetail(
             rule_score=result.rule_score,
@@ -171,7 +171,7 @@ async def evaluate(
             },
             execution=execution.as_dict() if execution else None,
             judge=judge_detail,
-            tests_origin=tests_origin,  # type: ignore[arg-type]
+            tests_origin=tests_origin,
             tests=tests if tests_origin == "generated" else None,
             code_source=code_source,
         ),

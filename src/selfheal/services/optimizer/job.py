@@ -243,7 +243,13 @@ async def _optimize(
                 deps.replayer, task_type, items, prompt=patch.prompt, concurrency=conc
             )
             records.append(
-                _record(f"round {round_no} candidate {index + 1}", round_no, patch.prompt, outcomes, patch.rationale)
+                _record(
+                    f"round {round_no} candidate {index + 1}",
+                    round_no,
+                    patch.prompt,
+                    outcomes,
+                    patch.rationale,
+                )
             )
             if round_best is None or mean_score(outcomes) > mean_score(round_best[1]) + 1e-9:
                 round_best = (patch.prompt, outcomes, patch.rationale)
@@ -258,7 +264,11 @@ async def _optimize(
         parent_prompt = round_best[0]
         counts_r, examples_r = analysis_mod.summarize_replay(round_best[1], settings.max_examples)
         analysis, calls = await analysis_mod.analyse(
-            deps.analyst, task_type=task_type, current_prompt=parent_prompt, counts=counts_r, examples=examples_r
+            deps.analyst,
+            task_type=task_type,
+            current_prompt=parent_prompt,
+            counts=counts_r,
+            examples=examples_r,
         )
         llm_calls += calls
     run.candidates = records

@@ -1,0 +1,145 @@
+"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL), free ports, stacks.
+
+PostgreSQL tests use SELFHEAL_TEST_PG_URL (default: postgres@127.0.0.1:5432, trust auth).
+They skip with a reason when the server is absent — unless SELFHEAL_REQUIRE_PG=1 (set by
+.ci/run), where its absence fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfheal.db import migrate
+from selfheal.db.session import create_engine, create_sessionmaker
+
+PG_URL = os.environ.get(
+    "SELFHEAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("SELFHEAL_REQUIRE_PG") == "1"
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _pg_base(url: str) -> str:
+    return url.rsplit("/", 1)[0]
+
+
+async def _pg_available() -> str | None:
+    try:
+        conn = await asyncpg.connect(_dsn(PG_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {PG_URL} is not reachable ({type(exc).__name__}: {exc})"
+    await conn.close()
+    return None
+
+
+_PG_PROBLEM: list[str | None] = []
+
+
+def pg_problem() -> str | None:
+    if not _PG_PROBLEM:
+        _PG_PROBLEM.append(asyncio.run(_pg_available()))
+    return _PG_PROBLEM[0]
+
+
+def require_pg() -> None:
+    problem = pg_problem()
+    if problem is None:
+        return
+    if REQUIRE_PG:
+        pytest.fail(f"SELFHEAL_REQUIRE_PG=1 but {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+async def _pg_exec(sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(PG_URL))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+_TEMPLATE: list[str] = []
+
+
+def _pg_template() -> str:
+    """One migrated database per test session; each test gets a copy (CREATE ... TEMPLATE)."""
+    if not _TEMPLATE:
+        name = f"selfheal_tmpl_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+        migrate.upgrade(f"{_pg_base(PG_URL)}/{name}")
+        _TEMPLATE.append(name)
+    return _TEMPLATE[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_pg_template() -> Iterator[None]:
+    yield
+    if _TEMPLATE:
+        asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{_TEMPLATE[0]}" WITH (FORCE)'))
+
+
+def new_pg_database() -> tuple[str, str]:
+    require_pg()
+    template = _pg_template()
+    name = f"selfheal_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    return f"{_pg_base(PG_URL)}/{name}", name
+
+
+def drop_pg_database(name: str) -> None:
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def new_sqlite_database(directory: Path) -> str:
+    url = f"sqlite+aiosqlite:///{directory / 'selfheal.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of each kind (the seed prompt is in it)."""
+    if request.param == "sqlite":
+        yield new_sqlite_database(tmp_path)
+        return
+    url, name = new_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as s:
+        yield s
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfheal.db import prompts as repo
+from selfheal.db.models import Prompt, PromptStatus
+
+
+async def test_seed_prompt_is_active(session: AsyncSession) -> None:
+    active = await repo.get_active(session, task_type="code_generation")
+    assert active is not None
+    assert active.version == 1
+    assert active.author == "seed"
+    assert "fenced" in active.content
+
+
+async def test_database_refuses_a_second_active_prompt(session: AsyncSession) -> None:
+    session.add(
+        Prompt(
+            task_type="code_generation",
+            version=2,
+            content="x",
+            status="active",
+            author="human",
+            reason="",
+        )
+    )
+    with pytest.raises(IntegrityError):
+        await session.flush()
+
+
+async def test_activate_retires_the_previous_version(session: AsyncSession) -> None:
+    new = await repo.create_version(
+        session,
+        task_type="code_generation",
+        content="new",
+        author="human",
+        reason="r",
+        parent_version=1,
+    )
+    assert new.version == 2
+    await repo.activate(session, task_type="code_generation", version=2)
+    await session.commit()
+    statuses = dict((await session.execute(select(Prompt.version, Prompt.status))).all())
+    assert statuses == {1: PromptStatus.RETIRED, 2: PromptStatus.ACTIVE}
+
+
+async def test_canary_is_live_beside_the_active_prompt(session: AsyncSession) -> None:
+    cand = await repo.create_version(
+        session,
+        task_type="code_generation",
+        content="c",
+        author="optimizer",
+        reason="r",
+        parent_version=1,
+    )
+    await repo.start_canary(session, task_type="code_generation", version=cand.version, share=0.25)
+    await session.commit()
+    active, canary = await repo.get_live(session, task_type="code_generation")
+    assert active is not None and active.version == 1
+    assert canary is not None and canary.version == 2 and canary.canary_share == 0.25
+
+
+async def test_previous_active_version_is_the_parent(session: AsyncSession) -> None:
+    v2 = await repo.create_version(
+        session,
+        task_type="code_generation",
+        content="two",
+        author="human",
+        reason="",
+        parent_version=1,
+    )
+    await repo.activate(session, task_type="code_generation", version=v2.version)
+    await session.commit()
+    assert await repo.previous_active_version(session, task_type="code_generation", current=v2) == 1
