@@ -143,3 +143,100 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class LiveStack:
+    """`selfheal up` running as a real process on free ports."""
+
+    def __init__(
+        self, *, db_url: str, data_dir: Path, watcher: bool, env: dict[str, str] | None = None
+    ) -> None:
+        import subprocess
+        import sys
+
+        self.ports = {"manager": free_port(), "worker": free_port(), "evaluator": free_port()}
+        self.db_url = db_url
+        self.log_dir = data_dir / "logs"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPTIMIZER_"))}
+        full_env.update(
+            {"DATABASE_URL": db_url, "LOG_LEVEL": "INFO", "OPTIMIZER_DEBOUNCE_S": "0.2"}
+        )
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "selfheal.cli.main", "up",
+             "--manager-port", str(self.ports["manager"]), "--worker-port", str(self.ports["worker"]),
+             "--evaluator-port", str(self.ports["evaluator"]), "--data-dir", str(data_dir),
+             "--log-dir", str(self.log_dir), "--watcher" if watcher else "--no-watcher"],
+            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._wait_ready()
+
+    def url(self, service: str = "manager") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                raise RuntimeError(
+                    f"selfheal up exited with {self.proc.returncode}:\n{out[-4000:]}"
+                )
+            try:
+                if all(
+                    httpx.get(self.url(s) + "/ready", timeout=2).status_code == 200
+                    for s in self.ports
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("selfheal up did not become ready in time")
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+    def stop(self) -> int:
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return int(self.proc.returncode)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def live_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database per test module, for tests that run the services as processes."""
+    if request.param == "sqlite":
+        yield new_sqlite_database(tmp_path_factory.mktemp("db"))
+        return
+    url, name = new_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture(scope="module")
+def live_stack(live_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """The three services as real processes (no watcher), shared by a test module."""
+    stack = LiveStack(db_url=live_db, data_dir=tmp_path_factory.mktemp("stack"), watcher=False)
+    yield stack
+    stack.stop()

@@ -61,7 +61,7 @@ async def by_task_type(session: AsyncSession) -> list[dict[str, Any]]:
 
 
 async def score_distribution(session: AsyncSession, *, buckets: int = 10) -> list[dict[str, Any]]:
-    bucket = func.min(func.floor(ExecutionLog.evaluation_score * buckets), buckets - 1)
+    bucket = func.floor(ExecutionLog.evaluation_score * buckets)
     rows = (
         await session.execute(
             select(bucket.label("b"), func.count())
@@ -69,7 +69,10 @@ async def score_distribution(session: AsyncSession, *, buckets: int = 10) -> lis
             .group_by("b")
         )
     ).all()
-    counts = {int(b): int(n) for b, n in rows}
+    counts: dict[int, int] = {}
+    for b, n in rows:
+        index = min(int(b), buckets - 1)  # a score of exactly 1.0 belongs to the top bucket
+        counts[index] = counts.get(index, 0) + int(n)
     return [
         {"range": f"{i / buckets:.1f}-{(i + 1) / buckets:.1f}", "count": counts.get(i, 0)}
         for i in range(buckets)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine, then run lint, types and tests.
+# Usage: bash scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null 2>&1; then
+  echo "== installing bubblewrap (the sandbox for generated code)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+fi
+
+# PostgreSQL tests talk to 127.0.0.1:5432; start the machine's cluster if it is installed but down.
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true; done
+fi
+
+echo "== creating .venv and installing selfheal with its test dependencies"
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev,providers,bench,gepa]'
+
+echo "== ruff"
+.venv/bin/ruff check src tests scripts
+.venv/bin/ruff format --check src tests scripts
+echo "== mypy"
+.venv/bin/mypy
+
+echo "== pytest"
+set +e
+.venv/bin/pytest "$@"
+code=$?
+set -e
+if [ "$code" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure"
+  exit 1
+fi
+exit "$code"
