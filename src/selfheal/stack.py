@@ -18,11 +18,7 @@ import httpx
 
 from selfheal.core.config import get_settings
 from selfheal.db import migrate
-from selfheal.llm.base import Role
-from selfheal.services.common.runtime import Runtime, open_runtime
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
-from selfheal.services.optimizer.job import OptimizerDeps
-from selfheal.services.optimizer.replay import HttpReplayer
+from selfheal.services.optimizer.standalone import StandaloneOptimizer, open_optimizer
 from selfheal.services.optimizer.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -61,9 +57,8 @@ class StackConfig:
 class Stack:
     config: StackConfig
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    runtime: Runtime | None = None
+    optimizer: StandaloneOptimizer | None = None
     watcher: Watcher | None = None
-    _replayer: HttpReplayer | None = None
 
     def environment(self) -> dict[str, str]:
         cfg = self.config
@@ -120,31 +115,16 @@ class Stack:
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
 
     async def start_watcher(self) -> Watcher:
-        settings = get_settings()
-        self.runtime = open_runtime("optimizer", settings, [Role.ANALYST, Role.OPTIMIZER])
-        svc = settings.service
-        self._replayer = HttpReplayer(
-            WorkerClient(name="worker", base_url=svc.worker_url, timeout_s=svc.request_timeout_s),
-            EvaluatorClient(
-                name="evaluator", base_url=svc.evaluator_url, timeout_s=svc.request_timeout_s
-            ),
-        )
-        self.watcher = Watcher(
-            OptimizerDeps(
-                engine=self.runtime.engine, sessionmaker=self.runtime.sessionmaker,
-                analyst=self.runtime.client(Role.ANALYST), optimizer=self.runtime.client(Role.OPTIMIZER),
-                replayer=self._replayer, settings=settings.optimizer,
-            )
-        )  # fmt: skip
+        self.optimizer = open_optimizer(get_settings())
+        self.watcher = Watcher(self.optimizer.deps)
         return self.watcher
 
     async def stop_watcher(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
-        if self._replayer is not None:
-            await self._replayer.aclose()
-        if self.runtime is not None:
-            await self.runtime.aclose()
+        if self.optimizer is not None:
+            await self.optimizer.aclose()
+            self.optimizer = None
 
     def stop_services(self, timeout: float = 10.0) -> None:
         for proc in self.procs.values():

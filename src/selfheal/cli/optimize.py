@@ -1,51 +1,52 @@
-"""`selfheal optimize`: one optimizer pass (what the Kubernetes CronJob runs)."""
+"""`selfheal optimize` (one pass: what the Kubernetes CronJob runs) and `selfheal watch`."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Any
 
 import typer
 
 from selfheal.cli._common import console, print_json, run_async, settings
-from selfheal.llm.base import Role
-from selfheal.services.common.runtime import open_runtime
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
-from selfheal.services.optimizer.job import OptimizerDeps, run_due
-from selfheal.services.optimizer.replay import HttpReplayer
+from selfheal.core.logging import configure_logging
+from selfheal.services.optimizer.job import run_due
 from selfheal.services.optimizer.rollout import monitor
+from selfheal.services.optimizer.standalone import open_optimizer
+from selfheal.services.optimizer.watcher import Watcher
 
 
 async def optimize_once(task_type: str | None, force: bool, trigger: str) -> list[dict[str, Any]]:
-    cfg = settings()
-    runtime = open_runtime("optimizer", cfg, [Role.ANALYST, Role.OPTIMIZER])
-    svc = cfg.service
-    worker = WorkerClient(name="worker", base_url=svc.worker_url, timeout_s=svc.request_timeout_s)
-    evaluator = EvaluatorClient(
-        name="evaluator", base_url=svc.evaluator_url, timeout_s=svc.request_timeout_s
-    )
-    replayer = HttpReplayer(worker, evaluator)
-    deps = OptimizerDeps(
-        engine=runtime.engine, sessionmaker=runtime.sessionmaker,
-        analyst=runtime.client(Role.ANALYST), optimizer=runtime.client(Role.OPTIMIZER),
-        replayer=replayer, settings=cfg.optimizer,
-    )  # fmt: skip
+    """Optimize what is due, then decide canaries / rollbacks, once."""
+    opt = open_optimizer(settings())
     try:
-        reports = await run_due(deps, trigger=trigger, task_type=task_type, force=force)
-        if task_type:
-            async with runtime.sessionmaker() as session:
-                action = await monitor(session, task_type=task_type, settings=cfg.optimizer)
+        reports = await run_due(opt.deps, trigger=trigger, task_type=task_type, force=force)
+        async with opt.runtime.sessionmaker() as session:
+            for name in {r["task_type"] for r in reports}:
+                action = await monitor(session, task_type=name, settings=opt.deps.settings)
                 if action is not None:
                     reports.append(
                         {
-                            "task_type": task_type,
+                            "task_type": name,
                             "decision": action.action,
                             "decision_reason": action.reason,
                         }
                     )
         return reports
     finally:
-        await replayer.aclose()
-        await runtime.aclose()
+        await opt.aclose()
+
+
+async def watch_forever() -> None:
+    opt = open_optimizer(settings())
+    watcher = Watcher(opt.deps)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, watcher.stop)
+    try:
+        await watcher.run()
+    finally:
+        await opt.aclose()
 
 
 def register(app: typer.Typer) -> None:
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Analyse failures and heal prompts whose failures crossed the threshold (one pass)."""
+        configure_logging("optimizer", settings().service.log_level)
         reports = run_async(optimize_once(task_type, force, "cli"))
         if as_json:
             print_json(reports)
@@ -65,3 +67,9 @@ def register(app: typer.Typer) -> None:
                 f"{r.get('task_type')}: {r.get('decision')} — {r.get('decision_reason')}"
                 + (f" (new version v{r['new_version']})" if r.get("new_version") else "")
             )
+
+    @app.command("watch")
+    def watch() -> None:
+        """Run the event-driven optimizer alone (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""
+        configure_logging("optimizer", settings().service.log_level)
+        run_async(watch_forever())

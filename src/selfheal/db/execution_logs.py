@@ -10,14 +10,22 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog
+from selfheal.db.notify import notify_failure
 
 # Failures that say nothing about the prompt: the judge or a service was down.
 NOT_PROMPT_FAILURES = ("judge_unavailable",)
 
 
 async def insert(session: AsyncSession, **fields: Any) -> ExecutionLog:
+    """Write one log row; a prompt failure also notifies the optimizer (PostgreSQL)."""
     row = ExecutionLog(**fields)
     session.add(row)
+    if (
+        row.status == "completed"
+        and not row.evaluation_passed
+        and row.failure_category not in (None, *NOT_PROMPT_FAILURES)
+    ):
+        await notify_failure(session, task_type=row.task_type)
     await session.commit()
     return row
 

@@ -166,6 +166,3 @@ async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
     except SQLAlchemyError as exc:
         log.error("could not write the execution log: %s", exc)
         raise DownstreamUnavailable("database", "the execution log could not be written") from exc
-    notify = runtime.extras.get("on_logged")
-    if notify is not None and row["status"] == "completed" and not row["evaluation_passed"]:
-        notify(row["task_type"])

@@ -9,6 +9,7 @@ import logging
 import time
 from typing import Any
 
+from selfheal.db.notify import CHANNEL, listen_failures
 from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.job import (
     OptimizerDeps,
@@ -64,6 +65,15 @@ class Watcher:
         return done
 
     async def run(self) -> None:
+        url = str(self.deps.engine.url.render_as_string(hide_password=False))
+        async with listen_failures(url, self.poke) as listening:
+            if listening:
+                log.info(
+                    "optimizer watcher: listening for failure notifications (LISTEN %s)", CHANNEL
+                )
+            await self._loop()
+
+    async def _loop(self) -> None:
         interval = self.deps.settings.watch_interval_s
         log.info("optimizer watcher started (every %.1f s, threshold %d failures in %d min)",
                  interval, self.deps.settings.failure_threshold, self.deps.settings.lookback_minutes)  # fmt: skip

@@ -1,0 +1,244 @@
+"""The optimizer in this process against worker + evaluator running as real processes:
+locking, adversarial optimizers, canary rollout, automatic and manual rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from selfheal.bench.heal import BAD_PROMPTS, split_tasks
+from selfheal.core.config import LLMSettings, OptimizerSettings
+from selfheal.db import prompts as prompt_repo
+from selfheal.db.models import OptimizationRun, Prompt
+from selfheal.db.session import create_engine, create_sessionmaker
+from selfheal.llm.base import LLMRequest, LLMResponse, Role
+from selfheal.llm.client import LLMClient
+from selfheal.llm.providers.offline import OfflineProvider
+from selfheal.llm.registry import register_provider
+from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.optimizer import rollout
+from selfheal.services.optimizer.job import OptimizerDeps, run_optimization
+from selfheal.services.optimizer.replay import HttpReplayer
+from tests.conftest import LiveStack
+
+TRAIN, _ = split_tasks(5)
+SEED_VERSION = 1
+
+
+@register_provider
+class SaboteurProvider(OfflineProvider):
+    """An optimizer model that always proposes a worse prompt (and analyses honestly)."""
+
+    name: ClassVar[str] = "saboteur"
+
+    async def generate(self, request: LLMRequest) -> LLMResponse:
+        if request.role is Role.OPTIMIZER:
+            text = json.dumps(
+                {
+                    "prompt": "Answer in one friendly sentence. Do not write any code.",
+                    "rationale": "shorter",
+                }
+            )
+            return LLMResponse(text=text, provider=self.name, model=self.model)
+        return await super().generate(request)
+
+
+def _client(role: Role, provider: str = "offline") -> LLMClient:
+    cls = OfflineProvider if provider == "offline" else SaboteurProvider
+    return LLMClient(
+        cls(model="sim", api_key=None, base_url=None, timeout_s=30), role, LLMSettings()
+    )
+
+
+class Harness:
+    def __init__(self, stack: LiveStack) -> None:
+        self.stack = stack
+        self.engines: list = []  # type: ignore[type-arg]
+        self.replayers: list[HttpReplayer] = []
+
+    def deps(self, *, optimizer: str = "offline", **overrides: object) -> OptimizerDeps:
+        engine = create_engine(self.stack.db_url)
+        self.engines.append(engine)
+        replayer = HttpReplayer(
+            WorkerClient(name="worker", base_url=self.stack.url("worker"), timeout_s=60),
+            EvaluatorClient(name="evaluator", base_url=self.stack.url("evaluator"), timeout_s=60),
+        )
+        self.replayers.append(replayer)
+        settings = OptimizerSettings(**{"debounce_s": 0, **overrides})  # type: ignore[arg-type]
+        return OptimizerDeps(
+            engine=engine, sessionmaker=create_sessionmaker(engine), analyst=_client(Role.ANALYST),
+            optimizer=_client(Role.OPTIMIZER, optimizer), replayer=replayer, settings=settings,
+        )  # fmt: skip
+
+    def ask(self, n: int) -> list[dict]:  # type: ignore[type-arg]
+        out = []
+        with httpx.Client(base_url=self.stack.url(), timeout=60) as client:
+            for i in range(n):
+                task = TRAIN[i % len(TRAIN)]
+                body = {
+                    "user_input": task.request,
+                    "tests": task.tests,
+                    "entry_point": task.entry_point,
+                }
+                out.append(client.post("/api/v1/request", json=body).json())
+        return out
+
+    def install(self, content: str) -> int:
+        resp = httpx.post(
+            f"{self.stack.url()}/api/v1/prompts/code_generation", json={"content": content}
+        )
+        return int(resp.json()["version"])
+
+    async def active(self) -> Prompt:
+        engine = create_engine(self.stack.db_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                prompt = await prompt_repo.get_active(session, task_type="code_generation")
+                assert prompt is not None
+                return prompt
+        finally:
+            await engine.dispose()
+
+    async def aclose(self) -> None:
+        for replayer in self.replayers:
+            await replayer.aclose()
+        for engine in self.engines:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def harness(live_stack: LiveStack) -> AsyncIterator[Harness]:
+    h = Harness(live_stack)
+    # Every test starts from the seed prompt being live and recent runs acted upon.
+    async with httpx.AsyncClient(base_url=live_stack.url()) as client:
+        await client.post(
+            "/api/v1/prompts/code_generation/rollback", json={"to_version": SEED_VERSION}
+        )
+    yield h
+    await h.aclose()
+
+
+async def test_four_concurrent_runs_make_exactly_one_new_version(harness: Harness) -> None:
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 4)
+    engine = create_engine(harness.stack.db_url)
+    async with create_sessionmaker(engine)() as session:
+        before = await session.scalar(select(func.count()).select_from(Prompt))
+    reports = await asyncio.gather(
+        *(
+            run_optimization(harness.deps(), task_type="code_generation", trigger="cli")
+            for _ in range(4)
+        )
+    )
+    decisions = sorted(str(r["decision"]) for r in reports)
+    assert decisions.count("promoted") == 1, decisions
+    assert set(decisions) <= {"promoted", "locked", "not_due"}
+    async with create_sessionmaker(engine)() as session:
+        after = await session.scalar(select(func.count()).select_from(Prompt))
+        active = (await session.scalars(select(Prompt).where(Prompt.status == "active"))).all()
+    await engine.dispose()
+    assert after == (before or 0) + 1
+    assert len(active) == 1 and active[0].parent_version == bad
+
+
+async def test_an_optimizer_that_proposes_worse_prompts_is_never_promoted(harness: Harness) -> None:
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[1])
+    await asyncio.to_thread(harness.ask, 4)
+    report = await run_optimization(
+        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger="cli"
+    )
+    assert report["decision"] == "rejected"
+    assert report["new_version"] is None
+    assert (
+        "below the required" in report["decision_reason"] or "regress" in report["decision_reason"]
+    )
+    scored = report["candidates"]
+    assert scored[0]["label"].startswith("incumbent") and len(scored) >= 2
+    assert all(c["mean_score"] <= scored[0]["mean_score"] + 0.05 for c in scored[1:])
+    assert (await harness.active()).version == bad
+    again = await run_optimization(
+        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger="cli"
+    )
+    assert again["decision"] == "not_due"  # the same failures do not re-trigger
+
+
+async def test_a_candidate_must_beat_the_incumbent_by_the_margin(harness: Harness) -> None:
+    await asyncio.to_thread(harness.install, BAD_PROMPTS[1])
+    await asyncio.to_thread(harness.ask, 4)
+    report = await run_optimization(
+        harness.deps(min_improvement=2.0), task_type="code_generation", trigger="cli"
+    )
+    assert report["decision"] == "rejected"
+    assert "below the required 2.000" in report["decision_reason"]
+
+
+async def test_canary_rollout_is_decided_on_live_results(harness: Harness) -> None:
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 4)
+    deps = harness.deps(
+        rollout="canary", canary_share=0.5, canary_min_requests=3, rollback_window=10
+    )
+    report = await run_optimization(deps, task_type="code_generation", trigger="cli")
+    assert report["decision"] == "canary"
+    canary_version = report["new_version"]
+    assert (await harness.active()).version == bad  # the incumbent still serves the rest
+    served = await asyncio.to_thread(harness.ask, 30)
+    versions = {r["prompt_version"] for r in served}
+    assert versions == {bad, canary_version}
+    assert all(r["evaluation_passed"] for r in served if r["prompt_version"] == canary_version)
+    async with deps.sessionmaker() as session:
+        action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
+    assert action is not None and action.action == "canary_promoted"
+    assert (await harness.active()).version == canary_version
+
+
+async def test_a_promoted_prompt_that_regresses_live_is_rolled_back(harness: Harness) -> None:
+    good = (await harness.active()).version
+    await asyncio.to_thread(harness.ask, 5)  # the predecessor's live record: passing
+    deps = harness.deps(rollback_window=5, canary_min_requests=3, rollback_margin=0.2)
+    async with deps.sessionmaker() as session:
+        regressing = await prompt_repo.create_version(
+            session, task_type="code_generation", content=BAD_PROMPTS[1], author="optimizer",
+            reason="looked better on replay", parent_version=good,
+        )  # fmt: skip
+        await prompt_repo.activate(session, task_type="code_generation", version=regressing.version)
+        await session.commit()
+    live = await asyncio.to_thread(harness.ask, 5)
+    assert not any(r["evaluation_passed"] for r in live)
+    async with deps.sessionmaker() as session:
+        action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
+        assert action is not None and action.action == "rolled_back"
+        run = await session.scalar(
+            select(OptimizationRun)
+            .where(OptimizationRun.kind == "rollback")
+            .order_by(OptimizationRun.id.desc())
+        )
+        assert (
+            run is not None
+            and run.incumbent_version == regressing.version
+            and run.new_version == good
+        )
+    assert (await harness.active()).version == good
+    after = await asyncio.to_thread(harness.ask, 2)
+    assert {r["prompt_version"] for r in after} == {good}
+    assert all(r["evaluation_passed"] for r in after)
+
+
+async def test_manual_rollback_through_the_api(harness: Harness) -> None:
+    good = (await harness.active()).version
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
+        resp = await client.post("/api/v1/prompts/code_generation/rollback", json={})
+        assert resp.status_code == 200 and resp.json()["version"] == good
+        runs = (await client.get("/api/v1/optimizations")).json()
+        assert runs[0]["kind"] == "rollback" and runs[0]["incumbent_version"] == bad
+        missing = await client.post(
+            "/api/v1/prompts/code_generation/rollback", json={"to_version": 999}
+        )
+        assert missing.status_code == 404
