@@ -7,6 +7,7 @@ seed's ``DATABASE_URL``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -93,18 +94,29 @@ class EvaluatorSettings(BaseSettings):
 
 
 class SandboxSettings(BaseSettings):
+    """Limits and isolation for untrusted code (``SANDBOX_*``)."""
+
     model_config = SettingsConfigDict(env_prefix="SANDBOX_", **_COMMON)  # type: ignore[typeddict-item]
 
-    backend: str = "auto"
+    backend: str = "auto"  # auto | zygote | bwrap | process
     timeout_s: float = 5.0
     cpu_s: int = 5
     memory_mb: int = 512
     max_processes: int = 64
     max_file_mb: int = 16
     max_open_files: int = 64
-    max_output_bytes: int = 64 * 1024
+    max_output_bytes: int = 64 * 1024  # kept per stream; the rest is dropped
+    output_kill_bytes: int = 4 * 1024 * 1024  # a job writing more than this is killed
+    tmp_mb: int = 64  # size of a job's private /tmp (its working directory)
     python: str = "/usr/bin/python3"
     min_isolation: Literal["process", "namespaces", "bwrap"] = "process"
+    pool_size: int = Field(default=0, ge=0)  # warm zygotes; 0 = one per CPU core
+    uid: int = Field(default=65534, ge=1)  # when the service runs as root, jobs run as this
+    gid: int = Field(default=65534, ge=1)
+
+    @property
+    def effective_pool_size(self) -> int:
+        return self.pool_size or (os.cpu_count() or 1)
 
 
 class OptimizerSettings(BaseSettings):
@@ -115,6 +127,8 @@ class OptimizerSettings(BaseSettings):
     watch_interval_s: float = 1.0
     debounce_s: float = 1.0
     max_examples: int = 5
+    strategy: Literal["reflection", "gepa"] = "reflection"
+    gepa_max_metric_calls: int = 120
     candidates: int = 3
     refine_rounds: int = 4
     replay_passing_sample: int = 5

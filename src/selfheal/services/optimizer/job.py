@@ -24,11 +24,12 @@ from selfheal.db import prompts as prompt_repo
 from selfheal.db.models import OptimizationRun, Prompt, utcnow
 from selfheal.llm.client import LLMClient
 from selfheal.services.optimizer import analysis as analysis_mod
-from selfheal.services.optimizer.candidates import propose
+from selfheal.services.optimizer.gepa_strategy import gepa_search
 from selfheal.services.optimizer.lock import task_lock
-from selfheal.services.optimizer.replay import Replayer, ReplayItem, ReplayOutcome, replay_all
+from selfheal.services.optimizer.replay import Replayer, ReplayItem, replay_all
 from selfheal.services.optimizer.rollout import promote
-from selfheal.services.optimizer.validation import compare, mean_score, pass_rate
+from selfheal.services.optimizer.search import Candidate, record, reflective_search
+from selfheal.services.optimizer.validation import compare
 
 log = logging.getLogger(__name__)
 
@@ -126,28 +127,6 @@ async def replay_set(
     return items, failing_rows
 
 
-def _record(
-    label: str, round_no: int, prompt: str, outcomes: list[ReplayOutcome], rationale: str = ""
-) -> dict[str, Any]:
-    return {
-        "label": label,
-        "round": round_no,
-        "prompt": prompt,
-        "rationale": rationale,
-        "mean_score": round(mean_score(outcomes), 4),
-        "pass_rate": round(pass_rate(outcomes), 4),
-        "scores": {
-            o.key: {
-                "score": o.score,
-                "passed": o.passed,
-                "category": o.category,
-                "origin": o.origin,
-            }
-            for o in outcomes
-        },
-    }
-
-
 async def run_optimization(
     deps: OptimizerDeps, *, task_type: str, trigger: str, force: bool = False
 ) -> dict[str, Any]:
@@ -221,58 +200,29 @@ async def _optimize(
         optimization_runs.finish(run, status="rejected", decision="no_replay_set",
                                  reason="no logged inputs to validate candidates on", llm_calls=llm_calls)  # fmt: skip
         return
-    conc = deps.replay_concurrency
     incumbent_outcomes = await replay_all(
-        deps.replayer, task_type, items, prompt=incumbent.content, concurrency=conc
+        deps.replayer,
+        task_type,
+        items,
+        prompt=incumbent.content,
+        concurrency=deps.replay_concurrency,
     )
-    records = [_record(f"incumbent v{incumbent.version}", 0, incumbent.content, incumbent_outcomes)]
-    best: tuple[str, list[ReplayOutcome], str] | None = None
-    parent_prompt, analysis = incumbent.content, found
-    seen = {incumbent.content.strip()}
-    for round_no in range(1, settings.refine_rounds + 1):
-        patches, calls = await propose(
-            deps.optimizer, current_prompt=parent_prompt, analysis=analysis, k=settings.candidates
+    if settings.strategy == "gepa":
+        searched = await gepa_search(
+            deps, task_type=task_type, incumbent=incumbent.content, items=items
         )
-        llm_calls += calls
-        round_best: tuple[str, list[ReplayOutcome], str] | None = None
-        for index, patch in enumerate(patches):
-            if patch.prompt.strip() in seen:
-                continue
-            seen.add(patch.prompt.strip())
-            outcomes = await replay_all(
-                deps.replayer, task_type, items, prompt=patch.prompt, concurrency=conc
-            )
-            records.append(
-                _record(
-                    f"round {round_no} candidate {index + 1}",
-                    round_no,
-                    patch.prompt,
-                    outcomes,
-                    patch.rationale,
-                )
-            )
-            if round_best is None or mean_score(outcomes) > mean_score(round_best[1]) + 1e-9:
-                round_best = (patch.prompt, outcomes, patch.rationale)
-        if round_best is None:
-            break  # nothing new to try
-        if best is None or mean_score(round_best[1]) > mean_score(best[1]) + 1e-9:
-            best = round_best
-        if all(o.passed for o in round_best[1]):
-            break
-        # Reflect on what this round's best still gets wrong and build on it (a sideways
-        # step is allowed: the final choice is the best seen over all rounds).
-        parent_prompt = round_best[0]
-        counts_r, examples_r = analysis_mod.summarize_replay(round_best[1], settings.max_examples)
-        analysis, calls = await analysis_mod.analyse(
-            deps.analyst,
-            task_type=task_type,
-            current_prompt=parent_prompt,
-            counts=counts_r,
-            examples=examples_r,
+    else:
+        searched = await reflective_search(
+            deps, task_type=task_type, incumbent=incumbent.content, analysis=found, items=items
         )
-        llm_calls += calls
-    run.candidates = records
-    run.llm_calls = llm_calls
+    run.candidates = [
+        record(
+            f"incumbent v{incumbent.version}", 0, Candidate(incumbent.content, incumbent_outcomes)
+        ),
+        *searched.records,
+    ]
+    run.llm_calls = llm_calls + searched.llm_calls
+    best = searched.best
     if best is None:
         optimization_runs.finish(
             run,
@@ -281,15 +231,15 @@ async def _optimize(
             reason="the optimizer proposed no new prompt",
         )
         return
-    verdict = compare(incumbent_outcomes, best[1], settings)
+    verdict = compare(incumbent_outcomes, best.outcomes, settings)
     run.improvement_pct = round(verdict.improvement * 100, 2)
     if not verdict.promotable:
         optimization_runs.finish(run, status="rejected", decision="rejected", reason=verdict.reason)
         log.warning("optimizer rejected the best candidate for %s: %s", task_type, verdict.reason)
         return
     prompt = await promote(
-        session, task_type=task_type, content=best[0], parent_version=incumbent.version,
-        reason=f"{found.summary}; {best[2]}"[:2000], settings=settings,
+        session, task_type=task_type, content=best.prompt, parent_version=incumbent.version,
+        reason=f"{found.summary}; {best.rationale}"[:2000], settings=settings,
     )  # fmt: skip
     decision = "canary" if settings.rollout == "canary" else "promoted"
     optimization_runs.finish(
