@@ -183,6 +183,8 @@ class LiveStack:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                if self.proc.stdout:
+                    self.proc.stdout.close()
                 raise RuntimeError(
                     f"selfheal up exited with {self.proc.returncode}:\n{out[-4000:]}"
                 )
