@@ -7,13 +7,14 @@ seed's ``DATABASE_URL``.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _COMMON = {"env_file": None, "extra": "ignore", "case_sensitive": False}
 
@@ -72,7 +73,48 @@ class LLMSettings(BaseSettings):
         return "offline"
 
 
+DANGEROUS_IMPORTS = (
+    "subprocess", "socket", "ctypes", "multiprocessing", "shutil", "pty", "signal", "requests",
+    "urllib", "http", "ftplib", "telnetlib", "pickle", "marshal", "gc", "inspect", "importlib",
+    "builtins",
+)  # fmt: skip
+DANGEROUS_CALLS = (
+    "eval", "exec", "compile", "__import__", "globals", "breakpoint", "os.system", "os.popen",
+    "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.remove", "os.unlink", "os.rmdir",
+    "os.execv", "os.execve", "os.execvp", "os.posix_spawn", "os.setsid", "os.chmod", "os.chown",
+    "os.write", "os.fdopen", "os.dup2", "os.open", "shutil.rmtree", "sys.exit", "os._exit",
+    "sys._getframe", "sys.settrace", "sys.setprofile",
+)  # fmt: skip
+_OVERRIDABLE = {"rule_weight", "judge_weight", "pass_threshold", "gate_cap"}
+
+
+def _check_scoring(rule: float, judge: float, threshold: float, cap: float, where: str) -> None:
+    if abs(rule + judge - 1.0) > 1e-6:
+        raise ValueError(
+            f"{where}: the rule weight and the judge weight must add up to 1.0 (got {rule} + {judge})"
+        )
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"{where}: the pass threshold must be in (0, 1], not {threshold}")
+    if cap >= threshold:
+        raise ValueError(
+            f"{where}: the gate cap ({cap}) must be below the pass threshold ({threshold})"
+        )
+
+
+def _name_list(value: object) -> object:
+    """``a,b,c`` or a JSON list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
 class EvaluatorSettings(BaseSettings):
+    """Scoring (``EVALUATOR_*``), with per-task-type overrides in ``EVALUATOR_TASK_OVERRIDES``,
+    e.g. ``{"sql": {"pass_threshold": 0.8, "rule_weight": 0.5, "judge_weight": 0.5}}``."""
+
     model_config = SettingsConfigDict(env_prefix="EVALUATOR_", **_COMMON)  # type: ignore[typeddict-item]
 
     rule_weight: float = 0.4
@@ -80,17 +122,44 @@ class EvaluatorSettings(BaseSettings):
     pass_threshold: float = 0.7
     gate_cap: float = 0.4
     generate_tests: bool = True
+    task_overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+    dangerous_imports: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DANGEROUS_IMPORTS)
+    )
+    dangerous_calls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DANGEROUS_CALLS)
+    )
+
+    @field_validator("dangerous_imports", "dangerous_calls", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        return _name_list(value)
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> EvaluatorSettings:
-        if abs(self.rule_weight + self.judge_weight - 1.0) > 1e-6:
-            raise ValueError(
-                "EVALUATOR_RULE_WEIGHT and EVALUATOR_JUDGE_WEIGHT must add up to 1.0 "
-                f"(got {self.rule_weight} + {self.judge_weight})"
-            )
-        if not 0.0 < self.pass_threshold <= 1.0:
-            raise ValueError("EVALUATOR_PASS_THRESHOLD must be in (0, 1]")
+        _check_scoring(
+            self.rule_weight, self.judge_weight, self.pass_threshold, self.gate_cap, "EVALUATOR_*"
+        )
+        for task_type, override in self.task_overrides.items():
+            unknown = set(override) - _OVERRIDABLE
+            if unknown:
+                raise ValueError(
+                    f"EVALUATOR_TASK_OVERRIDES[{task_type!r}]: unknown setting(s) "
+                    f"{sorted(unknown)}; allowed: {sorted(_OVERRIDABLE)}"
+                )
+            merged = self.for_task(task_type)
+            _check_scoring(
+                merged.rule_weight, merged.judge_weight, merged.pass_threshold, merged.gate_cap,
+                f"EVALUATOR_TASK_OVERRIDES[{task_type!r}]",
+            )  # fmt: skip
         return self
+
+    def for_task(self, task_type: str) -> EvaluatorSettings:
+        """These settings with the task type's overrides applied."""
+        override = self.task_overrides.get(task_type)
+        if not override:
+            return self
+        return self.model_copy(update=override)
 
 
 class SandboxSettings(BaseSettings):

@@ -43,6 +43,7 @@ class Sandbox(ABC):
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
+        self.status: dict[str, Any] = {}  # what /ready shows about this backend
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -1,4 +1,5 @@
-"""The child side of a sandboxed test run. Standard library only; runs as ``python3 -I -S``.
+"""The child side of a sandboxed test run. Standard library only; runs as ``python3 -I -S``
+(one process per job) or is loaded by ``zygote_main.py`` and called in a forked child.
 
 Protocol: a JSON job on stdin; the report is one JSON document written to the file
 descriptor named by ``argv[1]`` (stdout and stderr belong to the code under test).
@@ -7,7 +8,8 @@ Job::
 
     {"code": str, "entry_point": str | null, "setup": str,
      "calls": [{"id": str, "expr": str}],           # decomposed asserts: only the call
-     "units": [{"id": str, "source": str, "kind": "assert" | "function", "name": str}]}
+     "units": [{"id": str, "source": str, "kind": "assert" | "function", "name": str}],
+     "guard": [str]}                                  # modules the tests use (see below)
 
 Report::
 
@@ -19,9 +21,17 @@ For a decomposed call the child never sees the expected value: it returns what i
 observed as tagged plain data, and the trusted side compares. Whole units (anything
 that cannot be decomposed) run here and their status is only as trustworthy as the
 process that ran them; the trusted side records which guarantee applied.
+
+Before the code under test loads, the harness snapshots ``builtins`` and the modules the
+tests import (``guard``); before every call and unit it puts back anything the code
+replaced, so patched builtins or assert helpers (``math.isclose = lambda *a: True``)
+never reach a check.
 """
 
+import builtins
+import contextlib
 import json
+import json.encoder
 import os
 import sys
 import traceback
@@ -33,6 +43,11 @@ _type = type
 _repr = repr
 _len = len
 _isinstance = isinstance
+_vars = vars
+_setattr = setattr
+_dict = dict
+_modules = sys.modules
+_module_type = type(sys)
 MAX_ITEMS = 10000
 
 
@@ -92,9 +107,37 @@ def _error_text():
     return text[:2000]
 
 
-def main():
-    report_fd = int(sys.argv[1])
-    job = json.loads(sys.stdin.read())
+def _guard(names):
+    """Snapshot builtins, the json encoder and the tests' modules before untrusted code runs."""
+    targets = [builtins, json, json.encoder, json.encoder.JSONEncoder]
+    for name in names:
+        with contextlib.suppress(BaseException):
+            targets.append(__import__(name))
+    saved = [(t, _dict(_vars(t))) for t in targets]
+    modules = {n: _modules.get(n) for n in ["builtins", "json", "json.encoder", *names]}
+    return saved, modules
+
+
+def _restore(guard):
+    saved, modules = guard
+    for target, snapshot in saved:
+        current = _vars(target)
+        for key, value in _dict.items(snapshot):
+            if current.get(key, _restore) is not value:
+                try:
+                    if _type(target) is _module_type:
+                        current[key] = value
+                    else:
+                        _setattr(target, key, value)
+                except BaseException:
+                    pass
+    for name, module in modules.items():
+        if module is not None and _modules.get(name) is not module:
+            _modules[name] = module
+
+
+def run(job):
+    """Load the code, run the calls and units; return the report (plain data)."""
     report = {
         "loaded": False,
         "load_error": None,
@@ -104,12 +147,14 @@ def main():
         "units": {},
         "done": False,
     }
+    guard = _guard([n for n in job.get("guard", []) if _isinstance(n, str)])
     namespace = {"__name__": "solution"}
     try:
         exec(compile(job["code"], "<solution>", "exec"), namespace)
         report["loaded"] = True
     except BaseException:
         report["load_error"] = _error_text()
+    _restore(guard)
     entry = job.get("entry_point")
     if entry and report["loaded"]:
         report["entry_point_defined"] = callable(namespace.get(entry))
@@ -120,12 +165,14 @@ def main():
             except BaseException:
                 report["setup_error"] = _error_text()
         for call in job.get("calls", []):
+            _restore(guard)
             try:
                 value = eval(compile(call["expr"], "<tests>", "eval"), namespace)
                 report["observations"][call["id"]] = {"ok": True, "value": _encode(value)}
             except BaseException:
                 report["observations"][call["id"]] = {"ok": False, "error": _error_text()}
         for unit in job.get("units", []):
+            _restore(guard)
             try:
                 exec(compile(unit["source"], "<tests>", "exec"), namespace)
                 if unit["kind"] == "function":
@@ -135,16 +182,37 @@ def main():
                 report["units"][unit["id"]] = {"status": "failed", "message": _error_text()}
             except BaseException:
                 report["units"][unit["id"]] = {"status": "error", "message": _error_text()}
+    _restore(guard)
     report["done"] = True
+    return report
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def serve(job_fd, report_fd):
+    """Read a job from ``job_fd``, run it, write the report to ``report_fd``."""
+    report = run(json.loads(_read_all(job_fd)))
     data = _dumps(report).encode()
     view = memoryview(data)
     while view:
         written = _write(report_fd, view)
         view = view[written:]
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+
+
+def main():
+    serve(0, int(sys.argv[1]))
 
 
 if __name__ == "__main__":
     main()
-    sys.stdout.flush()
-    sys.stderr.flush()
     os._exit(0)

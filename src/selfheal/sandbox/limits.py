@@ -41,3 +41,34 @@ def can_unshare_network() -> bool:
         os._exit(0 if unshare_network() else 1)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) == 0
+
+
+def rlimit_table(settings: SandboxSettings) -> dict[str, tuple[int, int]]:
+    """The same limits by name, as the zygote applies them in each job child."""
+    names = {
+        resource.RLIMIT_CPU: "cpu",
+        resource.RLIMIT_AS: "as",
+        resource.RLIMIT_NPROC: "nproc",
+        resource.RLIMIT_FSIZE: "fsize",
+        resource.RLIMIT_NOFILE: "nofile",
+        resource.RLIMIT_CORE: "core",
+    }
+    return {names[kind]: value for kind, value in rlimits(settings)}
+
+
+def sandbox_identity(settings: SandboxSettings) -> tuple[int, int] | None:
+    """(uid, gid) to run jobs as: root's jobs drop to an unprivileged uid, because the
+    kernel does not enforce RLIMIT_NPROC for root. None when already unprivileged."""
+    if os.geteuid() != 0:
+        return None
+    return settings.uid, settings.gid
+
+
+def drop_privileges(identity: tuple[int, int] | None) -> None:
+    """In a forked child: become the unprivileged sandbox user (no supplementary groups)."""
+    if identity is None:
+        return
+    uid, gid = identity
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)

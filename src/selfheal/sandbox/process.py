@@ -1,10 +1,15 @@
 """Backends that start one process per job: ``process`` (plain child with rlimits, own
-session and, when permitted, own network namespace) and ``bwrap`` (bubblewrap namespaces)."""
+session and, when permitted, own network namespace) and ``bwrap`` (bubblewrap namespaces).
+
+Both run the harness as ``python3 -I -S -c <source>`` (no file the sandbox user must be
+able to read) and, when the service is root, as the unprivileged sandbox uid so that
+RLIMIT_NPROC holds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -16,7 +21,14 @@ from typing import Any, ClassVar
 
 from selfheal.core.config import SandboxSettings
 from selfheal.sandbox.base import ExecResult, Isolation, Sandbox
-from selfheal.sandbox.limits import apply_rlimits, can_unshare_network, unshare_network
+from selfheal.sandbox.limits import (
+    apply_rlimits,
+    can_unshare_network,
+    drop_privileges,
+    sandbox_identity,
+    unshare_network,
+)
+from selfheal.sandbox.pipes import BWRAP_BASE, probe_bwrap, violation
 
 HARNESS = Path(__file__).with_name("harness.py")
 MAX_REPORT_BYTES = 16 * 1024 * 1024
@@ -46,18 +58,20 @@ class ProcessSandbox(Sandbox):
     def __init__(self, settings: SandboxSettings) -> None:
         super().__init__(settings)
         self._netns = can_unshare_network()
+        self._identity = sandbox_identity(settings)
 
     @property
     def effective_isolation(self) -> Isolation:
         return Isolation.NAMESPACES if self._netns else Isolation.PROCESS
 
     def command(self, report_fd: int) -> list[str]:
-        return [self.settings.python, "-I", "-S", str(HARNESS), str(report_fd)]
+        return [self.settings.python, "-I", "-S", "-c", _harness_source(), str(report_fd)]
 
     def _preexec(self) -> None:  # pragma: no cover - runs in the child
         if self._netns and not unshare_network():
             os._exit(125)
         apply_rlimits(self.settings)
+        drop_privileges(self._identity)
 
     async def run(self, job: dict[str, Any]) -> ExecResult:
         start = time.perf_counter()
@@ -139,7 +153,7 @@ class ProcessSandbox(Sandbox):
             stderr=err.decode(errors="replace"),
             report=report,
             output_truncated=out_trunc or err_trunc,
-            violation=_violation(proc.returncode, timed_out),
+            violation=violation(proc.returncode, timed_out),
         )
 
     @staticmethod
@@ -150,19 +164,9 @@ class ProcessSandbox(Sandbox):
             proc.kill()
 
 
-def _violation(returncode: int | None, timed_out: bool) -> str | None:
-    if timed_out:
-        return "timeout"
-    if returncode is None or returncode >= 0:
-        return None
-    sig = -returncode
-    if sig == signal.SIGXCPU:
-        return "cpu_limit"
-    if sig == signal.SIGXFSZ:
-        return "file_size_limit"
-    if sig in (signal.SIGKILL, signal.SIGSEGV):
-        return "killed"
-    return f"signal_{sig}"
+@functools.lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return HARNESS.read_text(encoding="utf-8")
 
 
 class BwrapSandbox(ProcessSandbox):
@@ -174,6 +178,7 @@ class BwrapSandbox(ProcessSandbox):
     def __init__(self, settings: SandboxSettings) -> None:
         Sandbox.__init__(self, settings)
         self._netns = False  # bwrap makes its own network namespace
+        self._identity = sandbox_identity(settings)
         self._bwrap = shutil.which("bwrap") or "bwrap"
 
     @property
@@ -182,25 +187,10 @@ class BwrapSandbox(ProcessSandbox):
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        if shutil.which("bwrap") is None:
-            return False, "bubblewrap (bwrap) is not installed"
-        return True, ""
+        return probe_bwrap(cap_sys_admin=False)
 
     def command(self, report_fd: int) -> list[str]:
         return [
-            self._bwrap,
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--clearenv",
-            "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin",
-            "--proc", "/proc",
-            "--dev", "/dev",
-            "--tmpfs", "/tmp",
-            "--ro-bind", str(HARNESS), "/harness.py",
-            "--chdir", "/tmp",
-            self.settings.python, "-I", "-S", "/harness.py", str(report_fd),
+            self._bwrap, *BWRAP_BASE, "--chdir", "/tmp",
+            self.settings.python, "-I", "-S", "-c", _harness_source(), str(report_fd),
         ]  # fmt: skip

@@ -9,15 +9,17 @@ from selfheal.core.config import SandboxSettings
 from selfheal.core.errors import ConfigurationError
 from selfheal.sandbox.base import Isolation, Sandbox
 from selfheal.sandbox.process import BwrapSandbox, ProcessSandbox
+from selfheal.sandbox.zygote import ZygoteSandbox
 
 log = logging.getLogger(__name__)
 
 BACKENDS: dict[str, type[Sandbox]] = {
     ProcessSandbox.name: ProcessSandbox,
     BwrapSandbox.name: BwrapSandbox,
+    ZygoteSandbox.name: ZygoteSandbox,
 }
-# Strongest first.
-AUTO_ORDER = ("bwrap", "process")
+# Strongest (then fastest) first.
+AUTO_ORDER = ("zygote", "bwrap", "process")
 
 
 def register_backend(cls: type[Sandbox]) -> type[Sandbox]:
@@ -33,7 +35,7 @@ def effective_isolation(sandbox: Sandbox) -> Isolation:
 def build_sandbox(settings: SandboxSettings) -> Sandbox:
     """The configured backend; refuses to run with less isolation than ``SANDBOX_MIN_ISOLATION``."""
     names = AUTO_ORDER if settings.backend == "auto" else (settings.backend,)
-    reasons = []
+    reasons: list[str] = []
     for name in names:
         cls = BACKENDS.get(name)
         if cls is None:
@@ -52,8 +54,10 @@ def build_sandbox(settings: SandboxSettings) -> Sandbox:
                 )
             metrics.SANDBOX_ISOLATION.labels(name, level.name.lower()).set(1)
             log.warning(
-                "sandbox for untrusted code: backend=%s isolation=%s", name, level.name.lower()
-            )
+                "SANDBOX: untrusted code runs under backend=%s isolation=%s (minimum %s)%s",
+                name, level.name.lower(), settings.min_isolation,
+                "" if not reasons else "; stronger backends unavailable: " + "; ".join(reasons),
+            )  # fmt: skip
             return sandbox
         reasons.append(f"{name}: {why}")
     raise ConfigurationError("no sandbox backend is available: " + "; ".join(reasons))

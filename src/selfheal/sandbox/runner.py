@@ -65,7 +65,7 @@ async def run_tests(
 
 def _verdict(result: ExecResult, plan: TestPlan) -> ExecutionVerdict:
     report = result.report if (result.report and result.report.get("done")) else None
-    if result.timed_out:
+    if result.timed_out or result.violation == "cpu_limit":
         status = "timeout"
     elif report is None:
         status = "violation" if result.violation else "crashed"

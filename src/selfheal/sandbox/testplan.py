@@ -4,8 +4,9 @@ comparisons the child never sees, then judge the child's observations.
 ``assert <expr> <op> <literal>`` (either side literal; ==, !=, <, <=, >, >=, is, is not,
 in, not in), ``assert <expr>`` and ``assert not <expr>`` are *decomposed*: the child
 only evaluates ``<expr>`` and returns the value as tagged plain data; the expected
-literal and the comparison stay here. Everything else (``def test_*`` functions, loops,
-asserts against computed values) runs whole in the child and is marked ``in_sandbox``.
+literal and the comparison stay here, and so do ``def test_*()`` functions whose body is
+only such asserts. Everything else (loops, helpers, asserts against computed values)
+runs whole in the child and is marked ``in_sandbox``.
 HumanEval's ``def check(candidate): ...`` is inlined with ``candidate`` bound to the
 entry point so its asserts decompose too.
 """
@@ -74,6 +75,7 @@ class TestPlan:
     setup: str = ""
     checks: list[Check] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
+    guard: list[str] = field(default_factory=list)  # modules the tests import
 
     @property
     def total(self) -> int:
@@ -89,6 +91,7 @@ class TestPlan:
             "units": [
                 {"id": u.id, "source": u.source, "kind": u.kind, "name": u.name} for u in self.units
             ],
+            "guard": self.guard,
         }
 
 
@@ -146,7 +149,7 @@ def build_plan(tests: str, entry_point: str | None) -> TestPlan:
         tree = ast.parse(tests)
     except SyntaxError as exc:
         raise TestsInvalid(f"tests are not valid Python: {exc.msg} (line {exc.lineno})") from exc
-    plan = TestPlan()
+    plan = TestPlan(guard=_imported_modules(tree))
     setup: list[str] = []
     for index, stmt in enumerate(_inline_check(tree, entry_point)):
         ident = f"t{index}"
@@ -160,7 +163,11 @@ def build_plan(tests: str, entry_point: str | None) -> TestPlan:
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name.startswith(
             "test"
         ):
-            plan.units.append(Unit(ident, ast.unparse(stmt), "function", stmt.name, line))
+            checks = _decompose_function(stmt, ident)
+            if checks is not None:
+                plan.checks.extend(checks)
+            else:
+                plan.units.append(Unit(ident, ast.unparse(stmt), "function", stmt.name, line))
         elif isinstance(stmt, ast.For | ast.While | ast.With | ast.If | ast.Try):
             if any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
                 plan.units.append(Unit(ident, ast.unparse(stmt), "assert", "", line))
@@ -170,6 +177,48 @@ def build_plan(tests: str, entry_point: str | None) -> TestPlan:
             setup.append(ast.unparse(stmt))
     plan.setup = "\n".join(setup)
     return plan
+
+
+def _imported_modules(tree: ast.Module) -> list[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return sorted(names)
+
+
+def _decompose_function(
+    fn: ast.FunctionDef | ast.AsyncFunctionDef, ident: str
+) -> list[Check] | None:
+    """A ``def test_x():`` made only of decomposable asserts becomes one check per assert."""
+    if isinstance(fn, ast.AsyncFunctionDef) or fn.decorator_list or _has_params(fn.args):
+        return None
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # docstring
+    if not body or not all(isinstance(stmt, ast.Assert) for stmt in body):
+        return None
+    checks = []
+    for index, stmt in enumerate(body):
+        assert isinstance(stmt, ast.Assert)
+        check = _decompose(stmt, f"{ident}_{index}", stmt.lineno)
+        if check is None or (check.op != "constant" and _uses_locals(check.expr)):
+            return None
+        check.source = f"{fn.name}: {check.source}"
+        checks.append(check)
+    return checks
+
+
+def _has_params(args: ast.arguments) -> bool:
+    return bool(args.posonlyargs or args.args or args.vararg or args.kwonlyargs or args.kwarg)
+
+
+def _uses_locals(expr: str) -> bool:
+    """Walrus or comprehension scopes behave differently outside the function: keep it whole."""
+    tree = ast.parse(expr, mode="eval")
+    return any(isinstance(n, ast.NamedExpr | ast.Lambda) for n in ast.walk(tree))
 
 
 def _decompose(stmt: ast.Assert, ident: str, line: int) -> Check | None:

@@ -1,0 +1,131 @@
+"""The sandbox backends, driven directly: verdicts, limits, cleanup, a pool that heals."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+
+from selfheal.core.config import SandboxSettings
+from selfheal.core.errors import ConfigurationError
+from selfheal.sandbox.base import Isolation, Sandbox
+from selfheal.sandbox.process import BwrapSandbox, ProcessSandbox
+from selfheal.sandbox.registry import build_sandbox, effective_isolation
+from selfheal.sandbox.runner import run_tests
+from selfheal.sandbox.testplan import build_plan
+from selfheal.sandbox.zygote import ZygoteSandbox
+
+SETTINGS = SandboxSettings(timeout_s=2, cpu_s=2, pool_size=1)
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+needs_bwrap = pytest.mark.skipif(
+    not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
+)
+
+
+@pytest.fixture(params=[pytest.param("zygote", marks=needs_bwrap),
+                        pytest.param("bwrap", marks=needs_bwrap), "process"])  # fmt: skip
+async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
+    cls = {"zygote": ZygoteSandbox, "bwrap": BwrapSandbox, "process": ProcessSandbox}
+    box = cls[request.param](SETTINGS)
+    await box.start()
+    yield box
+    await box.aclose()
+
+
+@pytest.fixture
+async def zygote() -> AsyncIterator[ZygoteSandbox]:
+    if not BWRAP_OK:
+        pytest.skip(BWRAP_WHY)
+    box = ZygoteSandbox(SETTINGS)
+    await box.start()
+    yield box
+    await box.aclose()
+
+
+async def _run(box: Sandbox, code: str, tests: str, entry: str = "f"):  # type: ignore[no-untyped-def]
+    return await run_tests(box, code=code, plan=build_plan(tests, entry), entry_point=entry)
+
+
+async def test_each_backend_reports_per_test_results(sandbox: Sandbox) -> None:
+    verdict = await _run(
+        sandbox, "def f(x):\n    return x + 1\n", "assert f(1) == 2\nassert f(2) == 4\n"
+    )
+    assert verdict.status == "ok"
+    assert [t.status for t in verdict.tests] == ["passed", "failed"]
+    assert verdict.tests[1].message == "f(2) returned 3"
+    assert verdict.tests[1].line == 2
+
+
+async def test_each_backend_kills_an_endless_job(sandbox: Sandbox) -> None:
+    verdict = await _run(sandbox, "def f():\n    while True:\n        pass\n", "assert f() == 1\n")
+    assert verdict.status == "timeout"
+    assert verdict.tests[0].status == "error"
+
+
+async def test_each_backend_keeps_output_off_the_report_channel(sandbox: Sandbox) -> None:
+    code = "print('{\"done\": true}')\nimport sys\nprint('x' * 200000, file=sys.stderr)\ndef f():\n    return 1\n"
+    verdict = await _run(sandbox, code, "assert f() == 2\n")
+    assert verdict.tests[0].status == "failed"
+    assert verdict.stdout.startswith('{"done": true}')
+    assert verdict.output_truncated is True
+    assert len(verdict.stderr) <= SETTINGS.max_output_bytes
+
+
+async def test_each_backend_runs_jobs_without_root(sandbox: Sandbox) -> None:
+    verdict = await _run(
+        sandbox, "import os\ndef f():\n    return os.getuid()\n", "assert f() == 0\n"
+    )
+    assert verdict.tests[0].status == "failed"
+
+
+async def test_zygote_jobs_get_a_fresh_work_dir(zygote: ZygoteSandbox) -> None:
+    code = (
+        "import os\n"
+        "def f():\n"
+        "    before = sorted(os.listdir('.'))\n"
+        "    open('left-behind', 'w').write('x')\n"
+        "    return [os.getcwd(), before]\n"
+    )
+    for _ in range(2):
+        verdict = await _run(zygote, code, "assert f() == ['/tmp', []]\n")
+        assert verdict.tests[0].status == "passed", verdict.tests[0].message
+
+
+async def test_zygote_job_is_alone_in_its_pid_namespace(zygote: ZygoteSandbox) -> None:
+    code = "import os\ndef f():\n    return [os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit())]\n"
+    verdict = await _run(zygote, code, "assert f() == [1, ['1']]\n")
+    assert verdict.tests[0].status == "passed", verdict.tests[0].message
+
+
+async def test_zygote_pool_replaces_a_dead_zygote(zygote: ZygoteSandbox) -> None:
+    victim = zygote._zygotes[0]
+    assert victim.proc is not None
+    victim_pid = victim.proc.pid
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    await victim.proc.wait()
+    verdict = await _run(zygote, "def f():\n    return 1\n", "assert f() == 1\n")
+    assert verdict.status == "ok" and verdict.passed == 1
+    assert zygote.status["alive"] == 1
+    assert zygote._zygotes[0].proc is not None and zygote._zygotes[0].proc.pid != victim_pid
+
+
+async def test_zygote_patched_helpers_do_not_reach_the_checks(zygote: ZygoteSandbox) -> None:
+    code = "import math, builtins\nmath.isclose = lambda *a, **k: True\nbuiltins.len = lambda x: 3\ndef f():\n    return [1]\n"
+    verdict = await _run(
+        zygote, code, "import math\nassert math.isclose(f()[0], 2.0)\nassert len(f()) == 3\n"
+    )
+    assert [t.status for t in verdict.tests] == ["failed", "failed"]
+
+
+def test_auto_prefers_the_zygote_and_refuses_weaker_isolation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if BWRAP_OK:
+        box = build_sandbox(SandboxSettings(backend="auto", min_isolation="bwrap"))
+        assert box.name == "zygote" and effective_isolation(box) == Isolation.BWRAP
+    with pytest.raises(ConfigurationError, match="refusing to run untrusted code"):
+        build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
+    with pytest.raises(ConfigurationError, match="unknown SANDBOX_BACKEND"):
+        build_sandbox(SandboxSettings(backend="chroot"))
