@@ -18,9 +18,10 @@ async def _start(runtime: Runtime) -> None:
     await sandbox.start()
     runtime.extras["sandbox"] = sandbox
     level = effective_isolation(sandbox).name.lower()
-    runtime.extras["readiness"] = {
-        "sandbox": {"backend": sandbox.name, "isolation": level, "ok": True}
-    }
+    # A live view: the backend updates its own status (e.g. zygotes alive) in place.
+    status = sandbox.status
+    status.update({"backend": sandbox.name, "isolation": level, "ok": True})
+    runtime.extras["readiness"] = {"sandbox": status}
 
 
 async def _stop(runtime: Runtime) -> None:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from selfheal.core import config
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 _CODE_LIKE = re.compile(r"^\s*(def |class |import |from \S+ import |return\b|for .+:|if .+:)", re.M)
 
-DANGEROUS_IMPORTS = frozenset(
-    {"subprocess", "socket", "ctypes", "multiprocessing", "shutil", "pty", "signal", "requests",
-     "urllib", "http", "ftplib", "telnetlib", "pickle", "marshal"}
-)  # fmt: skip
-DANGEROUS_CALLS = frozenset(
-    {"eval", "exec", "compile", "__import__", "globals", "breakpoint", "os.system", "os.popen",
-     "os.fork", "os.kill", "os.killpg", "os.remove", "os.unlink", "os.rmdir", "os.execv",
-     "os.execve", "os.setsid", "os.chmod", "os.chown", "shutil.rmtree", "sys.exit", "os._exit"}
-)  # fmt: skip
+# The default policy; EVALUATOR_DANGEROUS_IMPORTS / EVALUATOR_DANGEROUS_CALLS replace it.
+DANGEROUS_IMPORTS = frozenset(config.DANGEROUS_IMPORTS)
+DANGEROUS_CALLS = frozenset(config.DANGEROUS_CALLS)
 
 
 def extract_code(output: str) -> tuple[str | None, str | None]:
@@ -69,8 +66,35 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def analyse_code(code: str, *, dangerous_imports: frozenset[str] = DANGEROUS_IMPORTS,
-                 dangerous_calls: frozenset[str] = DANGEROUS_CALLS) -> StaticReport:  # fmt: skip
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> what it refers to (``import os as o`` -> o: os; ``from os import fork``)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return aliases
+
+
+def _resolve(name: str | None, aliases: dict[str, str]) -> str | None:
+    if name is None:
+        return None
+    head, _, rest = name.partition(".")
+    if head in aliases:
+        return aliases[head] + ("." + rest if rest else "")
+    return name
+
+
+def analyse_code(
+    code: str, *, dangerous_imports: Iterable[str] = DANGEROUS_IMPORTS,
+    dangerous_calls: Iterable[str] = DANGEROUS_CALLS,
+) -> StaticReport:  # fmt: skip
+    """Parse ``code`` and report structure, undefined names, policy hits and style signals."""
+    dangerous_imports, dangerous_calls = frozenset(dangerous_imports), frozenset(dangerous_calls)
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
@@ -78,6 +102,7 @@ def analyse_code(code: str, *, dangerous_imports: frozenset[str] = DANGEROUS_IMP
     except (ValueError, RecursionError, MemoryError) as exc:
         return StaticReport(syntax_ok=False, syntax_error=type(exc).__name__)
     report = StaticReport(syntax_ok=True)
+    aliases = _aliases(tree)
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     report.functions = [f.name for f in functions]
     all_funcs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
@@ -116,8 +141,9 @@ def analyse_code(code: str, *, dangerous_imports: frozenset[str] = DANGEROUS_IMP
                     danger.append(f"import {module}")
         elif isinstance(node, ast.Call):
             name = _dotted(node.func)
-            if name in dangerous_calls:
-                danger.append(f"{name}()")
+            resolved = _resolve(name, aliases)
+            if name in dangerous_calls or resolved in dangerous_calls:
+                danger.append(f"{resolved}()")
     report.undefined_names = sorted(n for n in loaded if n not in bound)
     report.dangerous = sorted(set(danger))
     return report

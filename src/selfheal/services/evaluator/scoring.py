@@ -19,6 +19,11 @@ RULE_WEIGHTS = {
     "docstring": 0.05,
     "type_hints": 0.05,
 }
+# When several gates apply, the failure category is the first of these that applies:
+# a run that never finished, or code that broke the rules, says more than failing tests.
+CATEGORY_PRIORITY = (
+    "no_code", "syntax_error", "timeout", "unsafe_code", "runtime_error", "test_failure",
+)  # fmt: skip
 # How the judge's four dimensions make one number.
 JUDGE_WEIGHTS = {"relevance": 0.2, "correctness": 0.5, "quality": 0.15, "safety": 0.15}
 
@@ -87,40 +92,16 @@ def combine(
     llm = judge_score(judge) if judge is not None else None
     raw = rule if llm is None else settings.rule_weight * rule + settings.judge_weight * llm
 
-    gates: list[str] = []
-    category: str | None = None
-
-    def gate(name: str, cat: str) -> None:
-        nonlocal category
-        gates.append(name)
-        category = category or cat
-
+    gates: list[tuple[str, str]] = []  # (gate, failure category)
     if not has_code:
-        gate("no_code", "no_code")
+        gates.append(("no_code", "no_code"))
     elif static is not None and not static.syntax_ok:
-        gate("syntax_error", "syntax_error")
+        gates.append(("syntax_error", "syntax_error"))
     elif execution is not None:
-        if execution.status == "timeout":
-            gate("timeout", "timeout")
-        elif execution.status in ("violation", "crashed"):
-            gate(
-                "sandbox_violation",
-                "unsafe_code" if execution.status == "violation" else "runtime_error",
-            )
-        elif execution.status == "load_error":
-            gate("load_error", "runtime_error")
-        elif execution.total and execution.passed < execution.total:
-            failing = [t for t in execution.tests if t.status != "passed"]
-            errors_only = all(t.status == "error" for t in failing)
-            if tests_origin == "provided":
-                gate("failing_tests", "runtime_error" if errors_only else "test_failure")
-            elif judge is not None and judge.correctness < 0.5:
-                # Generated tests are unverified: they gate only when the judge agrees.
-                gate("failing_generated_tests", "runtime_error" if errors_only else "test_failure")
-        if entry_point and execution.status == "ok" and execution.entry_point_defined is False:
-            gate("entry_point_missing", "test_failure")
-    if has_code and static is not None and static.dangerous and not gates:
-        gate("dangerous_code", "unsafe_code")
+        gates.extend(_execution_gates(execution, tests_origin, entry_point, judge))
+    if has_code and static is not None and static.dangerous:
+        gates.append(("dangerous_code", "unsafe_code"))
+    category = min((c for _, c in gates), key=CATEGORY_PRIORITY.index, default=None)
 
     score = min(raw, settings.gate_cap) if gates else raw
     score = round(max(0.0, min(1.0, score)), 4)
@@ -138,6 +119,32 @@ def combine(
         round(rule, 4),
         None if llm is None else round(llm, 4),
         category,
-        gates,
+        [g for g, _ in gates],
         parts,
     )
+
+
+def _execution_gates(
+    execution: ExecutionVerdict, tests_origin: str | None, entry_point: str | None,
+    judge: JudgeVerdict | None,
+) -> list[tuple[str, str]]:  # fmt: skip
+    if execution.status == "timeout":
+        return [("timeout", "timeout")]
+    if execution.status == "violation":
+        return [("sandbox_violation", "unsafe_code")]
+    if execution.status == "crashed":
+        return [("crashed", "runtime_error")]
+    if execution.status == "load_error":
+        return [("load_error", "runtime_error")]
+    gates: list[tuple[str, str]] = []
+    if execution.total and execution.passed < execution.total:
+        failing = [t for t in execution.tests if t.status != "passed"]
+        category = "runtime_error" if all(t.status == "error" for t in failing) else "test_failure"
+        if tests_origin == "provided":
+            gates.append(("failing_tests", category))
+        elif judge is not None and judge.correctness < 0.5:
+            # Generated tests are unverified: they gate only when the judge agrees.
+            gates.append(("failing_generated_tests", category))
+    if entry_point and execution.entry_point_defined is False:
+        gates.append(("entry_point_missing", "test_failure"))
+    return gates

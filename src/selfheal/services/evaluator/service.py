@@ -7,7 +7,7 @@ from typing import Any
 
 from selfheal.core import metrics
 from selfheal.core.config import EvaluatorSettings
-from selfheal.core.errors import LLMError
+from selfheal.core.errors import DownstreamUnavailable, LLMError, SandboxError
 from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import JUDGE_SYSTEM, TEST_WRITER_SYSTEM, data_message
@@ -102,9 +102,18 @@ async def evaluate(
     judge: LLMClient,
     test_writer: LLMClient,
 ) -> EvaluateResponse:
+    settings = settings.for_task(body.task_type)
     code, code_source = extract_code(body.worker_output)
     request_text = body.refined_input or body.user_input
-    static = analyse_code(code) if code else None
+    static = (
+        analyse_code(
+            code,
+            dangerous_imports=settings.dangerous_imports,
+            dangerous_calls=settings.dangerous_calls,
+        )
+        if code
+        else None
+    )
     tests, tests_origin, entry_point = body.tests, None, body.entry_point
     if tests:
         tests_origin = "provided"
@@ -123,7 +132,11 @@ async def evaluate(
             tests_origin = None
     execution = None
     if code and static and static.syntax_ok:
-        execution = await run_tests(sandbox, code=code, plan=plan, entry_point=entry_point)
+        try:
+            execution = await run_tests(sandbox, code=code, plan=plan, entry_point=entry_point)
+        except SandboxError as exc:
+            log.error("sandbox could not run the job: %s", exc)
+            raise DownstreamUnavailable("sandbox", str(exc)) from exc
 
     verdict, judge_error = None, None
     if code:
