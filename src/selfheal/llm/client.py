@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,7 @@ from selfheal.llm.base import (
     LLMRequest,
     LLMResponse,
     Provider,
+    ProviderRejected,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
@@ -39,32 +41,61 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class CircuitBreaker:
-    """Opens after ``threshold`` consecutive failures; lets one trial call through after ``reset_s``."""
+    """Fails fast while a provider keeps failing.
 
-    def __init__(self, threshold: int, reset_s: float) -> None:
+    closed --(``threshold`` consecutive failures)--> open --(``reset_s``)--> half-open:
+    one trial call goes through; its success closes the breaker, its failure opens it
+    again. Only availability failures count (5xx, 429, timeouts, connection errors); a
+    rejected request (bad key, bad request) says nothing about the provider's health.
+    """
+
+    def __init__(
+        self, threshold: int, reset_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.threshold = threshold
         self.reset_s = reset_s
         self.failures = 0
         self.opened_at: float | None = None
+        self._clock = clock
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half_open`` (what /ready shows)."""
+        if self.opened_at is None:
+            return "closed"
+        if self._trial_in_flight or self._clock() - self.opened_at < self.reset_s:
+            return "open"
+        return "half_open"
 
     @property
     def is_open(self) -> bool:
-        if self.opened_at is None:
-            return False
-        return time.monotonic() - self.opened_at < self.reset_s
+        return self.state == "open"
 
     def before_call(self) -> None:
-        if self.is_open:
-            raise CircuitOpen("the LLM provider failed repeatedly; failing fast until it recovers")
+        state = self.state
+        if state == "open":
+            raise CircuitOpen(
+                f"the LLM provider failed {self.failures} times in a row; failing fast "
+                f"for up to {self.reset_s:g} s before trying it again"
+            )
+        if state == "half_open":
+            self._trial_in_flight = True
 
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
+        self._trial_in_flight = False
 
     def record_failure(self) -> None:
         self.failures += 1
-        if self.failures >= self.threshold:
-            self.opened_at = time.monotonic()
+        if self._trial_in_flight or self.failures >= self.threshold:
+            self.opened_at = self._clock()
+        self._trial_in_flight = False
+
+    def record_neutral(self) -> None:
+        """The call ended without telling us anything about availability (e.g. a 400)."""
+        self._trial_in_flight = False
 
 
 class _WaitBackoffOrRetryAfter:
@@ -85,11 +116,19 @@ class _WaitBackoffOrRetryAfter:
 class LLMClient:
     """A provider bound to a role, with the shared reliability behaviour around it."""
 
-    def __init__(self, provider: Provider, role: Role, settings: LLMSettings) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        role: Role,
+        settings: LLMSettings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.provider = provider
         self.role = role
         self.settings = settings
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
+        self._sleep = sleep  # the wait between attempts (a seam for tests)
 
     @classmethod
     def for_role(cls, settings: LLMSettings, role: Role) -> LLMClient:
@@ -106,11 +145,16 @@ class LLMClient:
             retry=retry_if_exception_type(ProviderUnavailable),
             stop=stop_after_attempt(self.settings.max_retries + 1),
             wait=_WaitBackoffOrRetryAfter(self.settings.retry_max_wait_s),
+            sleep=self._sleep,
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                self.breaker.before_call()
+                try:
+                    self.breaker.before_call()
+                except CircuitOpen:
+                    metrics.LLM_CALLS.labels(name, model, self.role.value, "circuit_open").inc()
+                    raise
                 start = time.perf_counter()
                 try:
                     response = await asyncio.wait_for(
@@ -122,7 +166,16 @@ class LLMClient:
                         f"{name} did not answer within {self.settings.timeout_s:g} s"
                     ) from exc
                 except ProviderUnavailable as exc:
-                    self._failed(name, model, type(exc).__name__)
+                    self._failed(name, model, _outcome(exc))
+                    log.warning(
+                        "LLM call failed (%s/%s, role %s, attempt %d): %s",
+                        name, model, self.role.value, attempt.retry_state.attempt_number, exc,
+                    )  # fmt: skip
+                    raise
+                except BaseException as exc:
+                    self.breaker.record_neutral()
+                    outcome = "rejected" if isinstance(exc, ProviderRejected) else "error"
+                    metrics.LLM_CALLS.labels(name, model, self.role.value, outcome).inc()
                     raise
                 self.breaker.record_success()
                 metrics.LLM_BREAKER_OPEN.labels(name, model).set(0)
@@ -142,7 +195,7 @@ class LLMClient:
     def _failed(self, name: str, model: str, outcome: str) -> None:
         self.breaker.record_failure()
         metrics.LLM_CALLS.labels(name, model, self.role.value, outcome).inc()
-        if self.breaker.is_open:
+        if self.breaker.opened_at is not None:
             metrics.LLM_BREAKER_OPEN.labels(name, model).set(1)
             log.warning("circuit breaker opened for %s/%s (role %s)", name, model, self.role.value)
 
@@ -185,6 +238,15 @@ class LLMClient:
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+
+
+def _outcome(exc: ProviderUnavailable) -> str:
+    """The metrics label of a failed call."""
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, ProviderTimeout):
+        return "timeout"
+    return "unavailable"
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)

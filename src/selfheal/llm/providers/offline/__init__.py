@@ -19,15 +19,39 @@ import json
 from typing import ClassVar
 
 from selfheal.llm.base import LLMRequest, LLMResponse, Provider, Role
-from selfheal.llm.prompts import read_data
+from selfheal.llm.prompts import (
+    ANALYST_SYSTEM,
+    JUDGE_SYSTEM,
+    OPTIMIZER_SYSTEM,
+    REFINER_SYSTEM,
+    TEST_WRITER_SYSTEM,
+    read_data,
+)
 from selfheal.llm.providers.offline import doctor, reviewer
 from selfheal.llm.providers.offline.instructions import read_instructions
 from selfheal.llm.providers.offline.writer import write_answer
 from selfheal.llm.registry import register_provider
 
+_ROLE_PROMPTS = {
+    REFINER_SYSTEM: Role.REFINER,
+    JUDGE_SYSTEM: Role.JUDGE,
+    TEST_WRITER_SYSTEM: Role.TEST_WRITER,
+    ANALYST_SYSTEM: Role.ANALYST,
+    OPTIMIZER_SYSTEM: Role.OPTIMIZER,
+}
+
 
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def infer_role(system: str) -> Role:
+    """The role a system prompt gives the model: a fixed role prompt, else the worker's.
+
+    A wire protocol carries no role, so a server that answers with the offline model
+    (``selfheal.testing.protocol_servers``) recognises it from the system prompt.
+    """
+    return _ROLE_PROMPTS.get(system.strip(), Role.WORKER)
 
 
 @register_provider
