@@ -9,30 +9,13 @@ does not ask for them.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from selfheal.llm.providers.offline.catalog_extra import EXTRA_TASKS
+from selfheal.llm.providers.offline.task import Task
+
+__all__ = ["TASKS", "Task", "by_id", "find_task"]
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    id: str
-    entry_point: str
-    request: str
-    keywords: tuple[str, ...]
-    reference: str
-    naive: str
-    tests: str
-    validation: str = ""
-
-    def score(self, text: str) -> int:
-        lowered = text.lower()
-        hits = sum(1 for k in self.keywords if re.search(k, lowered))
-        if re.search(rf"\b{re.escape(self.entry_point.lower())}\b", lowered):
-            hits += 2
-        return hits
-
-
-TASKS: tuple[Task, ...] = (
+SEED_TASKS: tuple[Task, ...] = (
     Task(
         id="fibonacci",
         request="Write a fibonacci function: return the n-th Fibonacci number, where fib(0) is 0 and fib(1) is 1.",
@@ -247,6 +230,8 @@ def two_sum(nums: list[int], target: int) -> list[int]:
         "assert two_sum([3, 3], 6) == [0, 1]\nassert two_sum([1, 2], 7) == []\n",
     ),
 )
+
+TASKS: tuple[Task, ...] = (*SEED_TASKS, *EXTRA_TASKS)
 
 
 def find_task(text: str) -> Task | None:

@@ -17,7 +17,7 @@ RULES: dict[str, tuple[str, ...]] = {
         r"do\s+not\s+(write|produce|return|answer\s+with)\s+(any\s+)?code",
     ),
     "answer_with_code": (
-        r"answer\s+[^.\n]*with\s+(a\s+)?(complete|working)\s+(python\s+)?(code|implementation)",
+        r"answer\s+[^.\n]*with\s+(a\s+)?((complete|working)\s+)+(python\s+)?(code|implementation)",
         r"always\s+(answer|reply|respond)\s+[^.\n]*\bcode\b",
     ),
     "fenced_code": (r"fenced", r"```", r"code\s+block"),
