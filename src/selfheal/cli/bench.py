@@ -39,3 +39,65 @@ def heal(
     )
     print_summary(summary)
     raise typer.Exit(0 if summary["healed"] else 1)
+
+
+@app.command("evaluator")
+def evaluator(
+    mutants: int = typer.Option(2, "--mutants", help="Wrong variants per problem"),
+    concurrency: int = typer.Option(0, "--concurrency", help="Jobs in flight (0 = 2 x pool)"),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N problems"),
+    no_bwrap: bool = typer.Option(False, "--no-bwrap", help="Skip the one-bwrap-per-job run"),
+    output: Path = typer.Option(Path("reports/bench-evaluator.json"), "--output"),
+) -> None:
+    """HumanEval through the evaluator's sandbox: verdict accuracy and executions per second."""
+    import json
+
+    from selfheal.bench.evaluator import print_summary, run_benchmark
+
+    result = run_async(
+        run_benchmark(
+            mutants_per_problem=mutants,
+            concurrency=concurrency,
+            limit=limit,
+            compare_bwrap=not no_bwrap,
+        )
+    )
+    print_summary(result)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    ok = not result["false_passes"] and not result["false_fails"]
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("load")
+def load(
+    requests: int = typer.Option(200, "--requests"),
+    concurrency: list[int] = typer.Option(
+        [1, 8], "--concurrency", help="Repeat for several levels"
+    ),
+    base_port: int = typer.Option(18500, "--base-port"),
+    output: Path = typer.Option(Path("reports/load.json"), "--output"),
+) -> None:
+    """Requests/s, latency and CPU ms per request of each service (offline model, SQLite)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from selfheal.bench.load import run_load_benchmark
+
+    report = run_load_benchmark(
+        requests=requests, concurrencies=concurrency, base_port=base_port, output=output
+    )
+    table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
+                  "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
+    for r in report["runs"]:
+        s = r["services"]
+        table.add_row(
+            str(r["concurrency"]), "provided" if r["with_tests"] else "generated", str(r["requests_per_s"]),
+            str(r["latency_ms"]["p50"]), str(r["latency_ms"]["p99"]),
+            str(s["manager"]["cpu_ms_per_request"]), str(s["worker"]["cpu_ms_per_request"]),
+            str(s["evaluator"]["cpu_ms_per_request"]),
+            f"{s['manager']['rss_mb']:.0f}/{s['worker']['rss_mb']:.0f}/{s['evaluator']['rss_mb']:.0f}",
+            f"{r['passed']}/{r['requests']}",
+        )  # fmt: skip
+    Console().print(table)
+    Console().print(f"written to {output}")
