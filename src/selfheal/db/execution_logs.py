@@ -7,27 +7,28 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.db.models import ExecutionLog
+from selfheal.db.models import ExecutionLog, utcnow
 from selfheal.db.notify import notify_failure
 
 # Failures that say nothing about the prompt: the judge or a service was down.
 NOT_PROMPT_FAILURES = ("judge_unavailable",)
 
 
-async def insert(session: AsyncSession, **fields: Any) -> ExecutionLog:
-    """Write one log row; a prompt failure also notifies the optimizer (PostgreSQL)."""
-    row = ExecutionLog(**fields)
-    session.add(row)
+async def insert(session: AsyncSession, **fields: Any) -> None:
+    """Write one log row (a Core INSERT: this is on every request's path); a prompt
+    failure also notifies the optimizer (PostgreSQL)."""
+    fields.setdefault("created_at", utcnow())
+    await session.execute(sa_insert(ExecutionLog).values(**fields))
     if (
-        row.status == "completed"
-        and not row.evaluation_passed
-        and row.failure_category not in (None, *NOT_PROMPT_FAILURES)
+        fields.get("status") == "completed"
+        and not fields.get("evaluation_passed")
+        and fields.get("failure_category") not in (None, *NOT_PROMPT_FAILURES)
     ):
-        await notify_failure(session, task_type=row.task_type)
+        await notify_failure(session, task_type=fields["task_type"])
     await session.commit()
-    return row
 
 
 async def get(session: AsyncSession, *, request_id: str) -> ExecutionLog | None:

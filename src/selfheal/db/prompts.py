@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,30 @@ async def get_live(session: AsyncSession, *, task_type: str) -> tuple[Prompt | N
     ).all()
     active = next((p for p in rows if p.status == PromptStatus.ACTIVE), None)
     canary = next((p for p in rows if p.status == PromptStatus.CANARY), None)
+    return active, canary
+
+
+class LivePrompt(NamedTuple):
+    version: int
+    status: str
+    content: str
+    canary_share: float | None
+
+
+async def live_rows(
+    session: AsyncSession, *, task_type: str
+) -> tuple[LivePrompt | None, LivePrompt | None]:
+    """``get_live`` as plain rows: the worker runs this on every request, so no ORM objects."""
+    rows = (
+        await session.execute(
+            select(Prompt.version, Prompt.status, Prompt.content, Prompt.canary_share).where(
+                Prompt.task_type == task_type, Prompt.status.in_(LIVE_STATUSES)
+            )
+        )
+    ).all()
+    live = [LivePrompt(*row) for row in rows]
+    active = next((p for p in live if p.status == PromptStatus.ACTIVE), None)
+    canary = next((p for p in live if p.status == PromptStatus.CANARY), None)
     return active, canary
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.candidates import propose
@@ -43,7 +43,7 @@ class SelfhealAdapter:
     def evaluate(
         self, batch: list[ReplayItem], candidate: dict[str, str], capture_traces: bool = False
     ) -> Any:
-        from gepa import EvaluationBatch
+        from gepa.core.adapter import EvaluationBatch
 
         prompt = candidate[COMPONENT]
         outcomes = self._wait(
@@ -110,16 +110,16 @@ async def gepa_search(
     deps: Any, *, task_type: str, incumbent: str, items: list[ReplayItem]
 ) -> SearchResult:
     """Run GEPA from the incumbent, bounded by the metric-call budget; return its best."""
-    import gepa
+    from gepa.api import optimize
 
     adapter = SelfhealAdapter(deps, task_type, asyncio.get_running_loop())
 
     def run() -> Any:
-        return gepa.optimize(
+        return optimize(
             seed_candidate={COMPONENT: incumbent},
             trainset=items,
             valset=items,
-            adapter=adapter,
+            adapter=cast(Any, adapter),
             max_metric_calls=deps.settings.gepa_max_metric_calls,
             reflection_minibatch_size=min(3, len(items)),
             candidate_selection_strategy="pareto",

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core.errors import NotFoundError
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import Prompt
+from selfheal.db.prompts import LivePrompt
 from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.services.worker.schemas import LLMUsage, TaskRequest, TaskResponse
@@ -22,14 +22,14 @@ def in_canary(request_id: str, share: float) -> bool:
 
 async def choose_prompt(
     session: AsyncSession, *, task_type: str, request_id: str, version: int | None
-) -> Prompt:
+) -> LivePrompt:
     """The pinned version, else the canary for its share of traffic, else the active prompt."""
     if version is not None:
         prompt = await prompt_repo.get_version(session, task_type=task_type, version=version)
         if prompt is None:
             raise NotFoundError(f"task type {task_type!r} has no prompt version {version}")
-        return prompt
-    active, canary = await prompt_repo.get_live(session, task_type=task_type)
+        return LivePrompt(prompt.version, prompt.status, prompt.content, prompt.canary_share)
+    active, canary = await prompt_repo.live_rows(session, task_type=task_type)
     if canary is not None and canary.canary_share and in_canary(request_id, canary.canary_share):
         return canary
     if active is None:
