@@ -103,6 +103,8 @@ def _child(header: dict[str, Any], fds: list[int], harness: dict[str, Any]) -> N
         for name, value in header["limits"].items():
             resource.setrlimit(RLIMITS[name], (value[0], value[1]))
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        # clone() skips CPython's after-fork hooks: reseed what the zygote preloaded
+        sys.modules["random"].seed() if "random" in sys.modules else None
     except BaseException as exc:  # confinement failed: never run the job
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(125)
