@@ -244,8 +244,32 @@ def test_a_role_override_of_key_and_base_url(monkeypatch: pytest.MonkeyPatch) ->
     assert role_settings(llm_settings(), Role.JUDGE)[0] == "offline"
 
 
+def test_a_role_on_another_provider_inherits_no_key_url_or_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = llm_settings(provider="openai", api_key="sk-openai", model="gpt-x",
+                            base_url="http://127.0.0.1:11434/v1")  # fmt: skip
+    monkeypatch.setenv("LLM_JUDGE_PROVIDER", "anthropic")
+    monkeypatch.setenv("LLM_JUDGE_API_KEY", "sk-ant")
+
+    assert role_settings(settings, Role.JUDGE) == ("anthropic", None, "sk-ant", None)
+    assert role_settings(settings, Role.WORKER) == (
+        "openai", "gpt-x", "sk-openai", "http://127.0.0.1:11434/v1"
+    )  # fmt: skip
+    assert build_provider(settings, Role.JUDGE).model == "claude-3-5-haiku-latest"
+
+
+def test_a_role_on_another_provider_without_its_own_key_fails_fast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_OPTIMIZER_PROVIDER", "gemini")
+
+    with pytest.raises(ConfigurationError, match="LLM_OPTIMIZER_API_KEY"):
+        build_provider(llm_settings(provider="openai", api_key="sk-openai"), Role.OPTIMIZER)
+
+
 def test_a_real_provider_without_key_or_base_url_fails_fast() -> None:
-    with pytest.raises(ConfigurationError, match="needs LLM_API_KEY"):
+    with pytest.raises(ConfigurationError, match="needs an API key"):
         build_provider(llm_settings(provider="anthropic"), Role.WORKER)
 
 

@@ -410,3 +410,18 @@ async def test_a_healed_prompt_makes_the_worker_pass(sandbox: ProcessSandbox) ->
 
     assert before.passed < before.total
     assert after.passed == after.total
+
+
+# -- documentation ---------------------------------------------------------------------
+
+
+def test_docs_list_every_task_and_every_rule() -> None:
+    from pathlib import Path
+
+    from selfheal.llm.providers.offline.instructions import RULES
+
+    doc = (Path(__file__).parents[2] / "docs" / "offline-model.md").read_text()
+
+    assert all(f"| `{t.id}` | `{t.entry_point}` |" in doc for t in TASKS)
+    assert all(f"| `{rule}` |" in doc for rule in RULES)
+    assert f"→ {len(TASKS)}." in doc

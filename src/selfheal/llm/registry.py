@@ -52,13 +52,21 @@ def get_provider_class(name: str) -> type[Provider]:
 def role_settings(
     settings: LLMSettings, role: Role
 ) -> tuple[str, str | None, str | None, str | None]:
-    """(provider, model, api_key, base_url) for a role: ``LLM_<ROLE>_*`` overrides ``LLM_*``."""
+    """(provider, model, api_key, base_url) for a role: ``LLM_<ROLE>_*`` overrides ``LLM_*``.
+
+    A role that switches to another provider inherits neither the default's key nor its
+    base URL (an OpenAI key is no Anthropic key, an Ollama URL no Gemini endpoint), nor
+    its model; it takes them from its own ``LLM_<ROLE>_*`` variables or the provider's
+    defaults.
+    """
     prefix = f"LLM_{role.value.upper()}_"
-    provider = os.environ.get(prefix + "PROVIDER") or settings.effective_provider
-    model = os.environ.get(prefix + "MODEL") or settings.model
-    api_key = os.environ.get(prefix + "API_KEY") or settings.api_key
-    base_url = os.environ.get(prefix + "BASE_URL") or settings.base_url
-    return provider.lower(), model, api_key, base_url
+    default = settings.effective_provider
+    provider = (os.environ.get(prefix + "PROVIDER") or default).lower()
+    inherit = provider == default
+    model = os.environ.get(prefix + "MODEL") or (settings.model if inherit else None)
+    api_key = os.environ.get(prefix + "API_KEY") or (settings.api_key if inherit else None)
+    base_url = os.environ.get(prefix + "BASE_URL") or (settings.base_url if inherit else None)
+    return provider, model, api_key, base_url
 
 
 def build_provider(settings: LLMSettings, role: Role) -> Provider:
@@ -66,9 +74,11 @@ def build_provider(settings: LLMSettings, role: Role) -> Provider:
     name, model, api_key, base_url = role_settings(settings, role)
     cls = get_provider_class(name)
     if cls.needs_api_key and not api_key and not base_url:
+        prefix = f"LLM_{role.value.upper()}_"
         raise ConfigurationError(
-            f"LLM provider {name!r} (role {role.value}) needs LLM_API_KEY, or LLM_BASE_URL for a "
-            "keyless local server"
+            f"LLM provider {name!r} (role {role.value}) needs an API key ({prefix}API_KEY or "
+            f"LLM_API_KEY), or a base URL ({prefix}BASE_URL or LLM_BASE_URL) for a keyless "
+            "local server"
         )
     return cls(
         model=model or DEFAULT_MODELS.get(name, name),

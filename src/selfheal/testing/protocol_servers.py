@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import socket
 import threading
 import time
@@ -622,10 +623,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default="test-key", help="the key to require ('' for none)")
     args = parser.parse_args(argv)
     server = SERVERS[args.protocol](api_key=args.api_key or None, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
         print(f"{args.protocol} protocol server at {server.base_url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+            while not stop.wait(0.5):
+                pass
 
 
 if __name__ == "__main__":
