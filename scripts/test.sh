@@ -9,6 +9,13 @@ if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
 fi
 
+# --- promtool (Debian's prometheus package) for tests/deploy: checks the alert rules and the
+# Prometheus config; those tests skip without it.
+if [ "$(id -u)" = 0 ] && ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing promtool (Debian package prometheus)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 # PostgreSQL tests talk to 127.0.0.1:5432; start the machine's cluster if it is installed but down.
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true; done
