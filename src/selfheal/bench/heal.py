@@ -78,7 +78,9 @@ async def run_heal_benchmark(
     output_dir: Path,
     manual: bool,
     heal_timeout_s: float = 120.0,
+    threshold: int = 3,
 ) -> dict[str, Any]:
+    """Run the cycles and write metrics.json, healing_report.md and healing.png."""
     train, heldout = split_tasks(requests)
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
@@ -106,6 +108,7 @@ async def run_heal_benchmark(
             before = await phase("before", cycle, [train[i % len(train)] for i in range(requests)])
             failures = [s for s in before if not s.passed]
             first_failure = failures[0].t if failures else None
+            crossed = failures[threshold - 1].t if len(failures) >= threshold else None
             if manual:
                 await client.post(
                     "/api/v1/optimizations/run", json={"task_type": TASK_TYPE}, timeout=600
@@ -137,6 +140,8 @@ async def run_heal_benchmark(
                 "heldout_pass_rate": _mean([float(s.passed) for s in held]),
                 "heldout_avg_score": _mean([s.score for s in held]),
                 "time_to_heal_s": None if healed_at is None or first_failure is None else round(healed_at - first_failure, 3),
+                "time_from_threshold_s": None if healed_at is None or crossed is None else round(healed_at - crossed, 3),
+                "heldout_requests": len(held),
                 "requests_to_heal": len(failures) if healed_at is not None else None,
                 "optimizer_llm_calls": run["llm_calls"] if run else None,
                 "optimizer_run_id": run["run_id"] if run else None,
@@ -177,14 +182,16 @@ def write_reports(summary: dict[str, Any], output_dir: Path) -> None:
         "",
         f"Manager: {summary['manager_url']}. Healed in every cycle: **{summary['healed']}**.",
         "",
-        "| cycle | before score | after score | before pass | after pass | held-out pass | time to heal (s) | requests to heal | optimizer LLM calls | promoted |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| cycle | before score | after score | before pass | after pass | held-out pass | time to heal (s) | from threshold (s) | requests to heal | optimizer LLM calls | promoted |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["cycles"]:
         lines.append(
             f"| {r['cycle']} | {r['before_avg_score']:.3f} | {r['after_avg_score']:.3f} | "
-            f"{r['before_pass_rate']:.0%} | {r['after_pass_rate']:.0%} | {r['heldout_pass_rate']:.0%} | "
-            f"{r['time_to_heal_s']} | {r['requests_to_heal']} | {r['optimizer_llm_calls']} | v{r['promoted_version']} |"
+            f"{r['before_pass_rate']:.0%} | {r['after_pass_rate']:.0%} | "
+            f"{r['heldout_pass_rate']:.0%} of {r['heldout_requests']} | {r['time_to_heal_s']} | "
+            f"{r['time_from_threshold_s']} | {r['requests_to_heal']} | {r['optimizer_llm_calls']} | "
+            f"v{r['promoted_version']} |"
         )
     lines += ["", "Bad prompts installed:", ""]
     lines += [
@@ -221,7 +228,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.axhline(0.7, color="gray", linestyle=":", linewidth=1, label="threshold 0.7")
     prev = None
     for x, s in zip(xs, samples, strict=True):
-        if prev is not None and s["prompt_version"] != prev:
+        if s["prompt_version"] != prev:
             ax.axvline(x - 0.5, color="tab:purple", linestyle="--", linewidth=1)
             ax.text(x - 0.4, 1.02, f"v{s['prompt_version']}", color="tab:purple", fontsize=8)
         prev = s["prompt_version"]

@@ -23,6 +23,12 @@ def heal(
         False, "--manual", help="Run the optimizer through the API instead of waiting"
     ),
     timeout: float = typer.Option(120.0, "--heal-timeout", help="Seconds to wait for a heal"),
+    threshold: int = typer.Option(
+        3,
+        "--threshold",
+        envvar="OPTIMIZER_FAILURE_THRESHOLD",
+        help="The system's failure threshold",
+    ),
 ) -> None:
     """Install bad prompts and measure how the running system heals itself."""
     from selfheal.bench.heal import print_summary, run_heal_benchmark
@@ -35,6 +41,7 @@ def heal(
             output_dir=output_dir,
             manual=manual,
             heal_timeout_s=timeout,
+            threshold=threshold,
         )
     )
     print_summary(summary)
