@@ -1,0 +1,110 @@
+"""When a downstream service is down the manager answers 503 with the request_id, and the
+request is still logged; /ready tells when the database is gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, new_sqlite_database
+
+
+class Service:
+    def __init__(self, app: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
+        full.update(env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(self.port), "--log-level", "warning"],
+            env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{app} did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return new_sqlite_database(tmp_path)
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_worker_down_is_a_503_with_the_request_id_and_a_log_row(
+    db: str, services: list[Service]
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    manager = Service(
+        "selfheal.services.manager.app:create_app",
+        {"DATABASE_URL": db, "WORKER_URL": closed, "EVALUATOR_URL": closed},
+    )
+    services.append(manager)
+    resp = httpx.post(
+        manager.url + "/api/v1/request", json={"user_input": "Write a fibonacci function"}
+    )
+    assert resp.status_code == 503
+    body = resp.json()
+    assert body["request_id"] and "worker unavailable" in body["detail"]
+    row = httpx.get(f"{manager.url}/api/v1/requests/{body['request_id']}").json()
+    assert row["status"] == "worker_unavailable"
+    assert row["evaluation_passed"] is False and row["user_input"] == "Write a fibonacci function"
+
+
+def test_evaluator_down_keeps_the_worker_output(db: str, services: list[Service]) -> None:
+    worker = Service("selfheal.services.worker.app:create_app", {"DATABASE_URL": db})
+    services.append(worker)
+    manager = Service(
+        "selfheal.services.manager.app:create_app",
+        {
+            "DATABASE_URL": db,
+            "WORKER_URL": worker.url,
+            "EVALUATOR_URL": f"http://127.0.0.1:{free_port()}",
+        },
+    )
+    services.append(manager)
+    resp = httpx.post(
+        manager.url + "/api/v1/request", json={"user_input": "Write a fibonacci function"}
+    )
+    assert resp.status_code == 503
+    row = httpx.get(f"{manager.url}/api/v1/requests/{resp.json()['request_id']}").json()
+    assert row["status"] == "evaluator_unavailable"
+    assert "def fib" in row["worker_output"] and row["prompt_version"] == 1
+
+
+def test_ready_is_503_without_a_database(tmp_path: Path, services: list[Service]) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "x.db"
+    worker = Service(
+        "selfheal.services.worker.app:create_app",
+        {"DATABASE_URL": f"sqlite+aiosqlite:///{missing}"},
+    )
+    services.append(worker)
+    assert httpx.get(worker.url + "/health").status_code == 200
+    ready = httpx.get(worker.url + "/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] is False
