@@ -200,7 +200,9 @@ class OptimizerSettings(BaseSettings):
     gepa_max_metric_calls: int = 120
     candidates: int = 3
     refine_rounds: int = 4
+    replay_failing_sample: int = 8
     replay_passing_sample: int = 5
+    golden_dir: Path | None = None
     min_improvement: float = 0.05
     regression_tolerance: float = 0.0
     rollout: Literal["direct", "canary"] = "direct"

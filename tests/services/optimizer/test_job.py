@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import ClassVar
 
 import httpx
@@ -20,6 +21,7 @@ from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.llm.base import LLMRequest, LLMResponse, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.providers.offline import OfflineProvider
+from selfheal.llm.providers.offline.catalog import by_id
 from selfheal.llm.registry import register_provider
 from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
 from selfheal.services.optimizer import rollout
@@ -275,3 +277,25 @@ async def test_instructions_hidden_in_user_inputs_do_not_reach_the_new_prompt(
     assert injected in [e["user_input"] for e in report["analysis"]["examples"]]
     active = await harness.active()
     assert "PWNED" not in active.content
+
+
+async def test_the_golden_set_is_replayed_with_every_candidate(
+    harness: Harness, tmp_path: Path
+) -> None:
+    task = by_id("gcd")
+    (tmp_path / "code_generation.jsonl").write_text(
+        json.dumps(
+            {"user_input": task.request, "tests": task.tests, "entry_point": task.entry_point}
+        )
+        + "\n"
+    )
+    await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 3)
+    report = await run_optimization(
+        harness.deps(golden_dir=tmp_path), task_type="code_generation", trigger="cli"
+    )
+    assert report["decision"] == "promoted"
+    for candidate in report["candidates"]:
+        origins = {s["origin"] for s in candidate["scores"].values()}
+        assert "golden" in origins
+    assert report["candidates"][-1]["scores"]["golden-1"]["passed"] is True

@@ -25,6 +25,7 @@ from selfheal.db.models import OptimizationRun, Prompt, utcnow
 from selfheal.llm.client import LLMClient
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.gepa_strategy import gepa_search
+from selfheal.services.optimizer.golden import load_golden
 from selfheal.services.optimizer.lock import task_lock
 from selfheal.services.optimizer.replay import Replayer, ReplayItem, replay_all
 from selfheal.services.optimizer.rollout import promote
@@ -107,7 +108,7 @@ async def replay_set(
             session, task_type=task_type, since=since, versions=versions, limit=200
         )
     )
-    failing = _unique(failing_rows, 8)
+    failing = _unique(failing_rows, settings.replay_failing_sample)
     passing_rows = list(
         await execution_logs.recent_passes(
             session, task_type=task_type, since=since - timedelta(days=7), limit=200
@@ -124,7 +125,7 @@ async def replay_set(
     items = [ReplayItem.from_log(r, "failing") for r in failing] + [
         ReplayItem.from_log(r, "passing") for r in passing
     ]
-    return items, failing_rows
+    return items + load_golden(settings.golden_dir, task_type), failing_rows
 
 
 async def run_optimization(
