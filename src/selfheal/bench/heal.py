@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 
+from selfheal.core.config import get_settings
 from selfheal.llm.providers.offline.catalog import TASKS, Task
+from selfheal.services.common.auth import client_headers
 
 TASK_TYPE = "code_generation"
 BAD_PROMPTS = (
@@ -85,7 +87,8 @@ async def run_heal_benchmark(
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
     start = time.monotonic()
-    async with httpx.AsyncClient(base_url=manager_url, timeout=300) as client:
+    headers = client_headers(get_settings().service.api_key)
+    async with httpx.AsyncClient(base_url=manager_url, timeout=300, headers=headers) as client:
 
         async def phase(name: str, cycle: int, tasks: list[Task]) -> list[Sample]:
             out = []

@@ -7,6 +7,7 @@ import signal
 from typing import Any
 
 import typer
+from prometheus_client import start_http_server
 
 from selfheal.cli._common import console, print_json, run_async, settings
 from selfheal.core.logging import configure_logging
@@ -38,7 +39,11 @@ async def optimize_once(task_type: str | None, force: bool, trigger: str) -> lis
 
 
 async def watch_forever() -> None:
-    opt = open_optimizer(settings())
+    cfg = settings()
+    if cfg.optimizer.metrics_port:
+        # The optimizer's runs, decisions and rollbacks, for Prometheus to scrape.
+        start_http_server(cfg.optimizer.metrics_port)
+    opt = open_optimizer(cfg)
     watcher = Watcher(opt.deps)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

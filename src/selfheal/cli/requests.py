@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import typer
 
-from selfheal.cli._common import console, print_json
+from selfheal.cli._common import console, print_json, settings
+from selfheal.services.common.auth import client_headers
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +31,12 @@ def register(app: typer.Typer) -> None:
         if entry_point:
             body["entry_point"] = entry_point
         try:
-            resp = httpx.post(f"{url.rstrip('/')}/api/v1/request", json=body, timeout=300)
+            resp = httpx.post(
+                f"{url.rstrip('/')}/api/v1/request",
+                json=body,
+                timeout=300,
+                headers=client_headers(settings().service.api_key),
+            )
         except httpx.HTTPError as exc:
             console.print(f"[red]cannot reach the manager at {url}: {exc}[/red]")
             raise typer.Exit(2) from exc

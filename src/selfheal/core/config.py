@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +18,19 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _COMMON = {"env_file": None, "extra": "ignore", "case_sensitive": False}
+_PLACEHOLDER = re.compile(
+    r"^(change[-_ ]?me|replace[-_ ]?me|your[-_ ]?(api[-_ ]?)?key([-_ ]?here)?|<.*>|x{3,}|\.\.\.|todo|secret)$",
+    re.IGNORECASE,
+)
+
+
+def refuse_placeholder(value: str | None, name: str) -> str | None:
+    """A secret that is obviously a template placeholder fails start-up with a sentence."""
+    if value is not None and _PLACEHOLDER.match(value.strip()):
+        raise ValueError(
+            f"{name} looks like a placeholder ({value!r}); set the real value or leave it unset"
+        )
+    return value
 
 
 class DatabaseSettings(BaseSettings):
@@ -60,6 +74,11 @@ class LLMSettings(BaseSettings):
     retry_max_wait_s: float = 30.0
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
+
+    @field_validator("api_key")
+    @classmethod
+    def _real_key(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value, "LLM_API_KEY")
 
     @property
     def effective_provider(self) -> str:
@@ -194,6 +213,7 @@ class OptimizerSettings(BaseSettings):
     failure_threshold: int = 3
     lookback_minutes: int = 30
     watch_interval_s: float = 1.0
+    metrics_port: int | None = Field(default=9101, ge=0, le=65535)  # `selfheal watch`; 0 = off
     debounce_s: float = 1.0
     max_examples: int = 5
     strategy: Literal["reflection", "gepa"] = "reflection"
@@ -230,6 +250,11 @@ class ServiceSettings(BaseSettings):
     max_input_chars: int = Field(default=20_000, validation_alias="MAX_INPUT_CHARS")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     api_key: str | None = Field(default=None, validation_alias="SELFHEAL_API_KEY", repr=False)
+
+    @field_validator("api_key")
+    @classmethod
+    def _real_key(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value or None, "SELFHEAL_API_KEY")
 
     @field_validator("log_level")
     @classmethod

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from selfheal import __version__
 from selfheal.core.config import Settings, get_settings
 from selfheal.core.logging import configure_logging
 from selfheal.llm.base import Role
 from selfheal.services.common import errors, health
+from selfheal.services.common.auth import require_api_key
 from selfheal.services.common.middleware import ServiceMiddleware
 from selfheal.services.common.runtime import Runtime, open_runtime
 
@@ -52,5 +53,5 @@ def create_service_app(
     errors.install(app)
     app.include_router(health.router)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(require_api_key)])
     return app

@@ -33,6 +33,7 @@ class Runtime:
             checks[f"llm_{role.value}"] = {
                 "provider": client.provider.name,
                 "model": client.provider.model,
+                "circuit": client.breaker.state,
                 "circuit_open": client.breaker.is_open,
             }
         checks.update(self.extras.get("readiness", {}))

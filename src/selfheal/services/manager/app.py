@@ -9,28 +9,17 @@ from selfheal.llm.base import Role
 from selfheal.services.common.app import create_service_app
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.manager.clients import service_clients
 from selfheal.services.manager.router import router
-from selfheal.services.optimizer.job import OptimizerDeps
 from selfheal.services.optimizer.replay import HttpReplayer
+from selfheal.services.optimizer.standalone import optimizer_deps
 
 
 async def _start(runtime: Runtime) -> None:
-    svc = runtime.settings.service
-    worker = WorkerClient(name="worker", base_url=svc.worker_url, timeout_s=svc.request_timeout_s)
-    evaluator = EvaluatorClient(
-        name="evaluator", base_url=svc.evaluator_url, timeout_s=svc.request_timeout_s
-    )
+    worker, evaluator = service_clients(runtime.settings.service)
     runtime.extras["worker"] = worker
     runtime.extras["evaluator"] = evaluator
-    runtime.extras["optimizer"] = OptimizerDeps(
-        engine=runtime.engine,
-        sessionmaker=runtime.sessionmaker,
-        analyst=runtime.client(Role.ANALYST),
-        optimizer=runtime.client(Role.OPTIMIZER),
-        replayer=HttpReplayer(worker, evaluator),
-        settings=runtime.settings.optimizer,
-    )
+    runtime.extras["optimizer"] = optimizer_deps(runtime, HttpReplayer(worker, evaluator))
 
 
 async def _stop(runtime: Runtime) -> None:

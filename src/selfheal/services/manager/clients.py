@@ -10,6 +10,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from selfheal.core import metrics
+from selfheal.core.config import ServiceSettings
 from selfheal.core.errors import DownstreamUnavailable, NotFoundError
 from selfheal.core.logging import request_id_var
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
@@ -19,8 +20,11 @@ R = TypeVar("R", bound=BaseModel)
 
 
 class ServiceClient:
-    def __init__(self, *, name: str, base_url: str, timeout_s: float) -> None:
+    def __init__(
+        self, *, name: str, base_url: str, timeout_s: float, api_key: str | None = None
+    ) -> None:
         self.name = name
+        self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -39,11 +43,18 @@ class ServiceClient:
         rid = request_id_var.get()
         if rid:
             headers["x-request-id"] = rid
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
         try:
             async with self.session.post(
                 self.base_url + path, data=body.model_dump_json(), headers=headers
             ) as resp:
                 payload = await resp.read()
+                if resp.status in (401, 403):
+                    metrics.DOWNSTREAM_ERRORS.labels(self.name).inc()
+                    raise DownstreamUnavailable(
+                        self.name, "it refused our API key (SELFHEAL_API_KEY differs)"
+                    )
                 if resp.status == 404:
                     detail = _detail(payload)
                     raise NotFoundError(detail)
@@ -78,3 +89,17 @@ class WorkerClient(ServiceClient):
 class EvaluatorClient(ServiceClient):
     async def evaluate(self, body: EvaluateRequest) -> EvaluateResponse:
         return await self.post("/api/v1/evaluate", body, EvaluateResponse)
+
+
+def service_clients(settings: ServiceSettings) -> tuple[WorkerClient, EvaluatorClient]:
+    """The pooled worker and evaluator clients (one of each per process)."""
+    return (
+        WorkerClient(
+            name="worker", base_url=settings.worker_url, timeout_s=settings.request_timeout_s,
+            api_key=settings.api_key,
+        ),
+        EvaluatorClient(
+            name="evaluator", base_url=settings.evaluator_url, timeout_s=settings.request_timeout_s,
+            api_key=settings.api_key,
+        ),
+    )  # fmt: skip

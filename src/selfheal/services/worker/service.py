@@ -6,6 +6,7 @@ import hashlib
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfheal.core import metrics
 from selfheal.core.errors import NotFoundError
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.prompts import LivePrompt
@@ -53,6 +54,8 @@ async def run_task(body: TaskRequest, *, session: AsyncSession, llm: LLMClient) 
         # Plain values from here on; release the connection before the slow LLM call.
         version, status, content = prompt.version, prompt.status, prompt.content
     await session.close()
+    if version is not None:
+        metrics.ACTIVE_PROMPT_VERSION.labels(body.task_type, status).set(version)
     response = await llm.generate(
         LLMRequest(role=Role.WORKER, system=content, prompt=body.refined_input)
     )

@@ -16,6 +16,7 @@ behaves per role (docs/offline-model.md):
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import ClassVar
 
 from selfheal.llm.base import LLMRequest, LLMResponse, Provider, Role
@@ -72,17 +73,24 @@ class OfflineProvider(Provider):
 
     def respond(self, request: LLMRequest) -> str:
         """The deterministic reply for a role (pure function of system prompt and input)."""
-        if request.role is Role.WORKER:
-            return write_answer(request.prompt, read_instructions(request.system))
-        if request.role is Role.REFINER:
-            return request.prompt.strip()
-        data = read_data(request.prompt)
-        if request.role is Role.JUDGE:
-            return json.dumps(reviewer.judge(data))
-        if request.role is Role.TEST_WRITER:
-            return json.dumps(reviewer.write_tests(data))
-        if request.role is Role.ANALYST:
-            return json.dumps(doctor.analyse(data))
-        if request.role is Role.OPTIMIZER:
-            return json.dumps(doctor.patch_prompt(data))
-        raise ValueError(f"the offline model has no behaviour for role {request.role}")
+        return _respond(request.role, request.system, request.prompt)
+
+
+@lru_cache(maxsize=4096)
+def _respond(role: Role, system: str, prompt: str) -> str:
+    """Memoised: the model is a pure function, and traffic repeats (the same prompt and
+    catalog request), so a warm process answers from memory instead of re-rendering code."""
+    if role is Role.WORKER:
+        return write_answer(prompt, read_instructions(system))
+    if role is Role.REFINER:
+        return prompt.strip()
+    data = read_data(prompt)
+    if role is Role.JUDGE:
+        return json.dumps(reviewer.judge(data))
+    if role is Role.TEST_WRITER:
+        return json.dumps(reviewer.write_tests(data))
+    if role is Role.ANALYST:
+        return json.dumps(doctor.analyse(data))
+    if role is Role.OPTIMIZER:
+        return json.dumps(doctor.patch_prompt(data))
+    raise ValueError(f"the offline model has no behaviour for role {role}")
