@@ -7,11 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
-from sqlalchemy import insert as sa_insert
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog, utcnow
 from selfheal.db.notify import notify_failure
+
+# One Core statement, compiled once and cached: the per-request insert skips the ORM.
+_INSERT = sql_insert(ExecutionLog)
 
 # Failures that say nothing about the prompt: the judge or a service was down.
 NOT_PROMPT_FAILURES = ("judge_unavailable",)
@@ -21,7 +24,8 @@ async def insert(session: AsyncSession, **fields: Any) -> None:
     """Write one log row (a Core INSERT: this is on every request's path); a prompt
     failure also notifies the optimizer (PostgreSQL)."""
     fields.setdefault("created_at", utcnow())
-    await session.execute(sa_insert(ExecutionLog).values(**fields))
+    conn = await session.connection()
+    await conn.execute(_INSERT, fields)
     if (
         fields.get("status") == "completed"
         and not fields.get("evaluation_passed")
