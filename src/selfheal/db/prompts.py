@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core.errors import ConflictError, NotFoundError
@@ -26,6 +26,12 @@ async def get_live(session: AsyncSession, *, task_type: str) -> tuple[Prompt | N
     return active, canary
 
 
+_T = Prompt.__table__.c
+_LIVE_ROWS = select(_T.version, _T.status, _T.content, _T.canary_share).where(
+    _T.task_type == bindparam("task_type"), _T.status.in_(LIVE_STATUSES)
+)
+
+
 class LivePrompt(NamedTuple):
     version: int
     status: str
@@ -36,14 +42,10 @@ class LivePrompt(NamedTuple):
 async def live_rows(
     session: AsyncSession, *, task_type: str
 ) -> tuple[LivePrompt | None, LivePrompt | None]:
-    """``get_live`` as plain rows: the worker runs this on every request, so no ORM objects."""
-    rows = (
-        await session.execute(
-            select(Prompt.version, Prompt.status, Prompt.content, Prompt.canary_share).where(
-                Prompt.task_type == task_type, Prompt.status.in_(LIVE_STATUSES)
-            )
-        )
-    ).all()
+    """``get_live`` as plain rows: the worker runs this on every request, so it is one
+    cached Core statement on the session's connection, with no ORM objects."""
+    conn = await session.connection()
+    rows = (await conn.execute(_LIVE_ROWS, {"task_type": task_type})).all()
     live = [LivePrompt(*row) for row in rows]
     active = next((p for p in live if p.status == PromptStatus.ACTIVE), None)
     canary = next((p for p in live if p.status == PromptStatus.CANARY), None)

@@ -10,7 +10,8 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from tenacity import (
@@ -208,7 +209,7 @@ class LLMClient:
             role=request.role,
             system=request.system,
             prompt=request.prompt,
-            json_schema=schema.model_json_schema(),
+            json_schema=json_schema_of(schema),
             temperature=request.temperature,
             max_tokens=request.max_tokens,
         )
@@ -247,6 +248,12 @@ def _outcome(exc: ProviderUnavailable) -> str:
     if isinstance(exc, ProviderTimeout):
         return "timeout"
     return "unavailable"
+
+
+@lru_cache(maxsize=64)
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema, built once (pydantic rebuilds it on every call otherwise)."""
+    return schema.model_json_schema()
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)

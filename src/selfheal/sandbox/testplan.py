@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 DECOMPOSED = "decomposed"
@@ -315,3 +316,10 @@ def judge_check(check: Check, observation: dict[str, Any] | None) -> tuple[str, 
     if ok:
         return "passed", ""
     return "failed", f"{check.expr} returned {observed!r}"[:2000]
+
+
+@lru_cache(maxsize=256)
+def cached_plan(tests: str, entry_point: str | None) -> TestPlan:
+    """``build_plan`` memoised: the same tests arrive again and again (replays, retries,
+    a client's fixed suite). Callers treat the plan as read-only."""
+    return build_plan(tests, entry_point)

@@ -14,7 +14,7 @@ from selfheal.llm.prompts import JUDGE_SYSTEM, TEST_WRITER_SYSTEM, data_message
 from selfheal.llm.schemas import GeneratedTests, JudgeVerdict
 from selfheal.sandbox.base import Sandbox
 from selfheal.sandbox.runner import ExecutionVerdict, run_tests
-from selfheal.sandbox.testplan import TestPlan, TestsInvalid, build_plan
+from selfheal.sandbox.testplan import TestPlan, TestsInvalid, cached_plan
 from selfheal.services.evaluator.checks import analyse_code, extract_code
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse, EvaluationDetail
 from selfheal.services.evaluator.scoring import combine
@@ -126,7 +126,7 @@ async def evaluate(
     plan_error = None
     if tests:
         try:
-            plan = build_plan(tests, entry_point)
+            plan = cached_plan(tests, entry_point)
         except TestsInvalid as exc:
             plan_error = str(exc)
             tests_origin = None
