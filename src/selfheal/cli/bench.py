@@ -84,16 +84,22 @@ def load(
     ),
     base_port: int = typer.Option(18500, "--base-port"),
     output: Path = typer.Option(Path("reports/load.json"), "--output"),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="A migrated-or-empty PostgreSQL database (default: a fresh SQLite file)",
+    ),
 ) -> None:
-    """Requests/s, latency and CPU ms per request of each service (offline model, SQLite)."""
+    """Requests/s, latency and CPU ms per request of each service (offline model)."""
     from rich.console import Console
     from rich.table import Table
 
     from selfheal.bench.load import run_load_benchmark
 
     report = run_load_benchmark(
-        requests=requests, concurrencies=concurrency, base_port=base_port, output=output
-    )
+        requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
+        database_url=database_url,
+    )  # fmt: skip
     table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
                   "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
     for r in report["runs"]:
