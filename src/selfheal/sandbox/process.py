@@ -29,6 +29,7 @@ from selfheal.sandbox.limits import (
     unshare_network,
 )
 from selfheal.sandbox.pipes import BWRAP_BASE, probe_bwrap, violation
+from selfheal.sandbox.reaper import become_subreaper, reap_orphans
 
 HARNESS = Path(__file__).with_name("harness.py")
 MAX_REPORT_BYTES = 16 * 1024 * 1024
@@ -59,6 +60,9 @@ class ProcessSandbox(Sandbox):
         super().__init__(settings)
         self._netns = can_unshare_network()
         self._identity = sandbox_identity(settings)
+        self._running: set[int] = set()
+        self._spawning = 0
+        self._subreaper = become_subreaper()
 
     @property
     def effective_isolation(self) -> Isolation:
@@ -81,17 +85,22 @@ class ProcessSandbox(Sandbox):
         report_r, report_w = os.pipe()
         proc: asyncio.subprocess.Process | None = None
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command(report_w),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=workdir,
-                env={},
-                start_new_session=True,
-                pass_fds=(report_w,),
-                preexec_fn=self._preexec,
-            )
+            self._spawning += 1
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *self.command(report_w),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    cwd=workdir,
+                    env={},
+                    start_new_session=True,
+                    pass_fds=(report_w,),
+                    preexec_fn=self._preexec,
+                )
+                self._running.add(proc.pid)
+            finally:
+                self._spawning -= 1
             os.close(report_w)
             report_w = -1
             return await self._collect(proc, payload, report_r, start)
@@ -103,6 +112,11 @@ class ProcessSandbox(Sandbox):
             if proc is not None and proc.returncode is None:
                 self._kill(proc)
                 await proc.wait()
+            if proc is not None:
+                self._running.discard(proc.pid)
+            if self._subreaper and not self._spawning:
+                # Not while a spawn is in flight: its pid is not in _running yet.
+                reap_orphans(self._running)
             shutil.rmtree(workdir, ignore_errors=True)
 
     async def _collect(
@@ -116,7 +130,10 @@ class ProcessSandbox(Sandbox):
         )
         try:
             assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # A child that dies before reading its stdin closes the pipe: asyncio raises
+            # BrokenPipeError, uvloop a RuntimeError ("handler is closed"). Either way the
+            # verdict comes from what the child reported (nothing), not from this write.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
                 proc.stdin.write(payload)
                 await proc.stdin.drain()
                 proc.stdin.close()
@@ -179,6 +196,9 @@ class BwrapSandbox(ProcessSandbox):
         Sandbox.__init__(self, settings)
         self._netns = False  # bwrap makes its own network namespace
         self._identity = sandbox_identity(settings)
+        self._running = set()
+        self._spawning = 0
+        self._subreaper = become_subreaper()
         self._bwrap = shutil.which("bwrap") or "bwrap"
 
     @property
