@@ -69,6 +69,8 @@ def test_the_watcher_heals_a_sabotaged_prompt(watched_stack: LiveStack) -> None:
         runs = client.get("/api/v1/optimizations").json()
         run = next(r for r in runs if r["new_version"] == active)
         assert run["trigger"] == "watcher"
+        # The burst of five failures made exactly one run (debounced, then not due again).
+        assert [r["trigger"] for r in runs if r["kind"] == "optimize"] == ["watcher"]
         assert run["decision"] == "promoted"
         assert run["incumbent_version"] == bad
         assert run["analysis"]["failure_counts"] == {"no_code": 5}
