@@ -133,5 +133,8 @@ def register(app: typer.Typer) -> None:
         finally:
             stack.stop_services()
         print_summary(result)
+        console.print(
+            f"reports: {output_dir}/healing_report.md, {output_dir}/healing.png, {output_dir}/metrics.json"
+        )
         ok = bool(result.get("healed"))
         raise typer.Exit(0 if ok else 1)

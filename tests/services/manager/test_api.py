@@ -184,3 +184,22 @@ def test_stats_endpoints(client: httpx.Client, live_stack: LiveStack, path: str)
         assert resp.status_code == 200
     summary = client.get("/api/v1/stats/summary").json()
     assert summary["total_requests"] >= 1
+
+
+def test_a_refused_request_is_logged_too(client: httpx.Client) -> None:
+    resp = client.post("/api/v1/request", json={"user_input": "x", "tests": "assert (("})
+    assert resp.status_code == 422
+    row = client.get(f"/api/v1/requests/{resp.json()['request_id']}").json()
+    assert row["status"] == "rejected"
+    assert row["user_input"] == "x"
+    assert "tests are not valid Python" in row["error"]
+    assert row["evaluation_passed"] is False
+
+
+def test_refused_requests_do_not_trigger_the_optimizer(client: httpx.Client) -> None:
+    for _ in range(4):
+        client.post("/api/v1/request", json={"user_input": ""})
+    run = client.post("/api/v1/optimizations/run", json={"task_type": "code_generation"}).json()[
+        "runs"
+    ][0]
+    assert run["decision"] == "not_due"

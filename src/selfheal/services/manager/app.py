@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from selfheal.core.config import Settings
 from selfheal.llm.base import Role
+from selfheal.services.common import errors
 from selfheal.services.common.app import create_service_app
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
+from selfheal.services.manager import flows
 from selfheal.services.manager.clients import service_clients
 from selfheal.services.manager.router import router
 from selfheal.services.optimizer.replay import HttpReplayer
@@ -27,8 +33,22 @@ async def _stop(runtime: Runtime) -> None:
     await runtime.extras["evaluator"].aclose()
 
 
+async def _rejected(request: Request, exc: Exception) -> JSONResponse:
+    """422 as everywhere, and a log row for a refused code request (every request that
+    reached the manager leaves one)."""
+    response = await errors.validation_error(request, exc)
+    if request.method == "POST" and request.url.path == "/api/v1/request":
+        content = json.loads(bytes(response.body))
+        body = exc.body if isinstance(exc, RequestValidationError) else None
+        content["request_id"] = await flows.log_rejected(
+            request.app.state.runtime, body=body, message=content["message"]
+        )
+        return JSONResponse(status_code=422, content=content)
+    return response
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         service="manager",
         title="selfheal manager",
         routers=[router, stats_router],
@@ -37,3 +57,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_stop=_stop,
         settings=settings,
     )
+    app.add_exception_handler(RequestValidationError, _rejected)
+    return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from selfheal.llm.prompts import REFINER_SYSTEM, refine_message
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
-from selfheal.services.manager.schemas import CodeRequest, CodeResponse, Latency
+from selfheal.services.manager.schemas import TASK_TYPE_PATTERN, CodeRequest, CodeResponse, Latency
 from selfheal.services.worker.schemas import TaskRequest, TaskResponse
 
 log = logging.getLogger(__name__)
@@ -166,3 +168,29 @@ async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
     except SQLAlchemyError as exc:
         log.error("could not write the execution log: %s", exc)
         raise DownstreamUnavailable("database", "the execution log could not be written") from exc
+
+
+async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
+    """Log a request refused as invalid (422) so that it, too, leaves a row."""
+    request_id = str(uuid.uuid4())
+    data = body if isinstance(body, dict) else {}
+    task_type = data.get("task_type")
+    if not isinstance(task_type, str) or not re.fullmatch(TASK_TYPE_PATTERN, task_type):
+        task_type = "unknown" if "task_type" in data else "code_generation"
+    user_input = data.get("user_input")
+    row = {
+        "request_id": request_id,
+        "task_type": task_type,
+        "status": "rejected",
+        "user_input": (
+            user_input if isinstance(user_input, str) else json.dumps(body, default=str)
+        )[:2000],
+        "evaluation_passed": False,
+        "error": message[:2000],
+    }
+    try:
+        async with runtime.sessionmaker() as session:
+            await execution_logs.insert(session, **row)
+    except SQLAlchemyError as exc:  # the client gets its 422 regardless
+        log.error("could not log a rejected request: %s", exc)
+    return request_id
