@@ -12,7 +12,7 @@ import httpx
 
 from selfheal.bench.heal import BAD_PROMPTS
 from selfheal.llm.providers.offline.catalog import by_id
-from tests.conftest import LiveStack
+from tests.conftest import LiveStack, free_port
 
 
 def selfheal(stack: LiveStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,3 +91,25 @@ def test_diff_of_an_unknown_version_says_so(live_stack: LiveStack) -> None:
     out = selfheal(live_stack, "prompts", "diff", "code_generation", "999")
     assert out.returncode == 1
     assert "no such prompt version" in out.stdout
+
+
+def test_migrate_waits_for_the_database_then_gives_up_with_a_sentence(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
+    env["DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    out = subprocess.run(
+        [sys.executable, "-m", "selfheal.cli.main", "migrate", "--wait", "1"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "did not answer within 1 s" in out.stdout
+
+
+def test_migrate_creates_a_fresh_sqlite_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_") and k != "DATABASE_URL"}
+    env["SELFHEAL_DATA_DIR"] = str(tmp_path / "data")
+    out = subprocess.run(
+        [sys.executable, "-m", "selfheal.cli.main", "migrate", "--wait", "5"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "data" / "selfheal.db").exists()

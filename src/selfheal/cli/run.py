@@ -87,11 +87,20 @@ def register(app: typer.Typer) -> None:
         )
 
     @app.command("migrate")
-    def migrate(revision: str = typer.Argument("head")) -> None:
+    def migrate(
+        revision: str = typer.Argument("head"),
+        wait: float = typer.Option(0, "--wait", help="Seconds to wait for the database first"),
+    ) -> None:
         """Apply Alembic migrations to DATABASE_URL (or the SQLite file in the data directory)."""
         url = settings().db.resolved_url
         if url.startswith("sqlite"):
             settings().db.data_dir.mkdir(parents=True, exist_ok=True)
+        if wait > 0:
+            try:
+                migrate_mod.wait_for_database(url, timeout_s=wait)
+            except TimeoutError as exc:
+                console.print(f"[red]{exc}: {_redact(url)}[/red]")
+                raise typer.Exit(1) from exc
         migrate_mod.upgrade(url, revision)
         console.print(f"database at {_redact(url)} is at {revision}")
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from tenacity import retry, retry_if_result, stop_after_delay, wait_exponential
+
+from selfheal.db.session import create_engine, ping
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -24,3 +28,26 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def wait_for_database(url: str, *, timeout_s: float) -> None:
+    """Block until the database answers (a container's prestart step), or raise."""
+
+    async def reachable() -> bool:
+        engine = create_engine(url)
+        try:
+            return await ping(engine)
+        finally:
+            await engine.dispose()
+
+    @retry(
+        retry=retry_if_result(lambda ok: not ok),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        retry_error_callback=lambda state: False,
+    )
+    def attempt() -> bool:
+        return asyncio.run(reachable())
+
+    if not attempt():
+        raise TimeoutError(f"the database did not answer within {timeout_s:g} s")
