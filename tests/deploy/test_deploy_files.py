@@ -506,7 +506,9 @@ def test_optimizer_cronjob_runs_every_five_minutes_one_at_a_time() -> None:
     assert cron["spec"]["schedule"] == "*/5 * * * *"
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert pod_spec(cron)["containers"][0]["args"] == ["optimize"]
-    assert pod_spec(k8s_objects("Job")["selfheal-migrate"])["containers"][0]["args"] == ["migrate"]
+    # The migration Job waits for the database (it starts beside the StatefulSet).
+    migrate_args = pod_spec(k8s_objects("Job")["selfheal-migrate"])["containers"][0]["args"]
+    assert migrate_args[0] == "migrate" and "--wait" in migrate_args
 
 
 def test_the_secret_is_a_template_without_a_real_key() -> None:
