@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import typer
@@ -86,30 +85,11 @@ def diff_cmd(
         engine, maker = _sessionmaker()
         try:
             async with maker() as session:
-                target = (
-                    await prompt_repo.get_version(session, task_type=task_type, version=version)
-                    if version
-                    else await prompt_repo.get_active(session, task_type=task_type)
-                )
-                if target is None:
-                    raise SelfhealError(f"no such prompt version for {task_type!r}")
-                base_version = against or target.parent_version
-                base = (
-                    await prompt_repo.get_version(
-                        session, task_type=task_type, version=base_version
-                    )
-                    if base_version
-                    else None
+                return await prompt_repo.diff(
+                    session, task_type=task_type, version=version, against=against
                 )
         finally:
             await engine.dispose()
-        lines = difflib.unified_diff(
-            (base.content if base else "").splitlines(keepends=True),
-            target.content.splitlines(keepends=True),
-            fromfile=f"{task_type} v{base.version}" if base else "(none)",
-            tofile=f"{task_type} v{target.version}",
-        )
-        return "".join(lines) or "(no differences)\n"
 
     try:
         typer.echo(run_async(go()), nl=False)

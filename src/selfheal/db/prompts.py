@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -177,3 +178,32 @@ async def previous_active_version(
         .order_by(Prompt.activated_at.desc())
         .limit(1)
     )
+
+
+async def diff(
+    session: AsyncSession, *, task_type: str, version: int | None = None, against: int | None = None
+) -> str:
+    """A unified diff of ``version`` (default: the active one) against ``against`` (default:
+    its parent); raises ``NotFoundError`` for a version that does not exist."""
+    target = (
+        await get_version(session, task_type=task_type, version=version)
+        if version
+        else await get_active(session, task_type=task_type)
+    )
+    if target is None:
+        raise NotFoundError(f"no such prompt version for {task_type!r}: {version or 'active'}")
+    base_version = against or target.parent_version
+    base = (
+        await get_version(session, task_type=task_type, version=base_version)
+        if base_version
+        else None
+    )
+    if against and base is None:
+        raise NotFoundError(f"no such prompt version for {task_type!r}: {against}")
+    lines = difflib.unified_diff(
+        (base.content if base else "").splitlines(keepends=True),
+        target.content.splitlines(keepends=True),
+        fromfile=f"{task_type} v{base.version}" if base else "(none)",
+        tofile=f"{task_type} v{target.version}",
+    )
+    return "".join(lines) or "(no differences)\n"

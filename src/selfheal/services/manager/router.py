@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from selfheal.core.errors import NotFoundError
 from selfheal.db import execution_logs, optimization_runs
@@ -84,6 +84,15 @@ async def prompt_versions(task_type: str, session: SessionDep) -> list[PromptOut
         )
         out.append(item)
     return out
+
+
+@router.get("/prompts/{task_type}/versions/{version}/diff", tags=["prompts"])
+async def prompt_diff(
+    task_type: str, version: int, session: SessionDep, against: int | None = Query(None, ge=1)
+) -> PlainTextResponse:
+    """A unified diff of a version against its parent (or ``against``)."""
+    text = await prompt_repo.diff(session, task_type=task_type, version=version, against=against)
+    return PlainTextResponse(text, media_type="text/x-diff")
 
 
 @router.post("/prompts/{task_type}", response_model=PromptOut, status_code=201, tags=["prompts"])
