@@ -1,0 +1,3 @@
+from selfheal.testing.protocol_servers import main
+
+main()
