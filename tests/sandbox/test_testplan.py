@@ -52,3 +52,24 @@ def test_values_that_are_not_plain_data_equal_nothing() -> None:
 
 def test_guarantee_name_is_stable() -> None:
     assert DECOMPOSED == "decomposed"
+
+
+def test_loops_over_literal_cases_are_unrolled_and_decomposed() -> None:
+    tests = "for n, want in [(0, 0), (10, 55), (20, 6765)]:\n    assert fib(n) == want\n"
+    plan = build_plan(tests, "fib")
+    assert plan.units == []
+    assert [(c.expr, c.expected) for c in plan.checks] == [
+        ("fib(0)", 0),
+        ("fib(10)", 55),
+        ("fib(20)", 6765),
+    ]
+    job = json.dumps(plan.job("def fib(n): return n", "fib"))
+    assert "6765" not in job and "55" not in job
+
+
+def test_loops_that_cannot_be_unrolled_run_whole() -> None:
+    computed = build_plan("for n in range(3):\n    assert f(n) == n\n", "f")
+    mismatched = build_plan("for a, b in [(1, 2, 3)]:\n    assert f(a) == b\n", "f")
+    not_literal = build_plan("for n in [1, 2]:\n    assert f(n) == n * 2\n", "f")
+    for plan in (computed, mismatched, not_literal):
+        assert plan.checks == [] and len(plan.units) == 1

@@ -14,6 +14,7 @@ entry point so its asserts decompose too.
 from __future__ import annotations
 
 import ast
+import copy
 import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -169,6 +170,8 @@ def build_plan(tests: str, entry_point: str | None) -> TestPlan:
                 plan.checks.extend(checks)
             else:
                 plan.units.append(Unit(ident, ast.unparse(stmt), "function", stmt.name, line))
+        elif isinstance(stmt, ast.For) and (unrolled := _unroll_for(stmt, ident)) is not None:
+            plan.checks.extend(unrolled)
         elif isinstance(stmt, ast.For | ast.While | ast.With | ast.If | ast.Try):
             if any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
                 plan.units.append(Unit(ident, ast.unparse(stmt), "assert", "", line))
@@ -178,6 +181,68 @@ def build_plan(tests: str, entry_point: str | None) -> TestPlan:
             setup.append(ast.unparse(stmt))
     plan.setup = "\n".join(setup)
     return plan
+
+
+MAX_UNROLL = 1000
+
+
+class _Bind(ast.NodeTransformer):
+    """Replace loads of loop variables by the literal values of one iteration."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            literal = ast.parse(repr(self.values[node.id]), mode="eval").body
+            return ast.copy_location(literal, node)
+        return node
+
+
+def _bind_target(target: ast.expr, value: Any, out: dict[str, Any]) -> bool:
+    if isinstance(target, ast.Name):
+        out[target.id] = value
+        return True
+    if isinstance(target, ast.Tuple | ast.List) and isinstance(value, tuple | list):
+        if len(target.elts) != len(value):
+            return False
+        return all(_bind_target(t, v, out) for t, v in zip(target.elts, value, strict=True))
+    return False
+
+
+def _reprs_round_trip(value: Any) -> bool:
+    try:
+        return bool(ast.literal_eval(repr(value)) == value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def _unroll_for(loop: ast.For, ident: str) -> list[Check] | None:
+    """``for x, want in [(1, 1), (10, 55)]: assert fib(x) == want`` over a literal becomes one
+    decomposed check per iteration, so the expected values never reach the child either."""
+    if loop.orelse or not loop.body or not all(isinstance(s, ast.Assert) for s in loop.body):
+        return None
+    ok, items = _literal(loop.iter)
+    if not ok or not isinstance(items, list | tuple) or not 0 < len(items) <= MAX_UNROLL:
+        return None
+    checks: list[Check] = []
+    for n, item in enumerate(items):
+        bound: dict[str, Any] = {}
+        if not _bind_target(loop.target, item, bound) or not all(
+            _reprs_round_trip(v) for v in bound.values()
+        ):
+            return None
+        for k, stmt in enumerate(loop.body):
+            assert isinstance(stmt, ast.Assert)
+            concrete = ast.fix_missing_locations(_Bind(bound).visit(copy.deepcopy(stmt)))
+            check = _decompose(concrete, f"{ident}_{n}_{k}", stmt.lineno)
+            if check is None or (check.op != "constant" and _uses_locals(check.expr)):
+                return None
+            if any(isinstance(node, ast.Name) and node.id in bound
+                   for node in ast.walk(ast.parse(check.expr or "None", mode="eval"))):  # fmt: skip
+                return None
+            checks.append(check)
+    return checks
 
 
 def _imported_modules(tree: ast.Module) -> list[str]:
