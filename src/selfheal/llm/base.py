@@ -53,6 +53,10 @@ class LLMResponse:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+# What an SDK that insists on a key gets when the endpoint needs none (Ollama, vLLM, ...).
+KEYLESS_PLACEHOLDER = "not-needed"
+
+
 class ProviderUnavailable(LLMError):
     pass
 

@@ -14,6 +14,7 @@ import anthropic
 from anthropic import AsyncAnthropic
 
 from selfheal.llm.base import (
+    KEYLESS_PLACEHOLDER,
     LLMRequest,
     LLMResponse,
     Provider,
@@ -24,7 +25,6 @@ from selfheal.llm.providers._errors import redact, status_error
 from selfheal.llm.registry import register_provider
 
 REPLY_TOOL = "reply"
-KEYLESS_PLACEHOLDER = "not-needed"
 
 
 @register_provider

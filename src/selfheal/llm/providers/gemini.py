@@ -19,6 +19,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from selfheal.llm.base import (
+    KEYLESS_PLACEHOLDER,
     LLMRequest,
     LLMResponse,
     Provider,
@@ -27,8 +28,6 @@ from selfheal.llm.base import (
 )
 from selfheal.llm.providers._errors import redact, status_error
 from selfheal.llm.registry import register_provider
-
-KEYLESS_PLACEHOLDER = "not-needed"
 
 
 @register_provider

@@ -15,6 +15,7 @@ import openai
 from openai import AsyncOpenAI
 
 from selfheal.llm.base import (
+    KEYLESS_PLACEHOLDER,
     LLMRequest,
     LLMResponse,
     Provider,
@@ -23,8 +24,6 @@ from selfheal.llm.base import (
 )
 from selfheal.llm.providers._errors import redact, status_error
 from selfheal.llm.registry import register_provider
-
-KEYLESS_PLACEHOLDER = "not-needed"
 
 
 def _schema_name(schema: dict[str, Any]) -> str:
