@@ -12,12 +12,12 @@ from selfheal.core.config import SandboxSettings
 from selfheal.core.errors import ConfigurationError
 from selfheal.sandbox.base import Isolation, Sandbox
 from selfheal.sandbox.process import BwrapSandbox, ProcessSandbox
-from selfheal.sandbox.registry import build_sandbox, effective_isolation
+from selfheal.sandbox.registry import build_sandbox
 from selfheal.sandbox.runner import run_tests
 from selfheal.sandbox.testplan import build_plan
 from selfheal.sandbox.zygote import ZygoteSandbox
 
-SETTINGS = SandboxSettings(timeout_s=2, cpu_s=2, pool_size=1)
+SETTINGS = SandboxSettings(timeout_s=2, job_timeout_s=8, pool_size=1)
 BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
 needs_bwrap = pytest.mark.skipif(
     not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
@@ -54,14 +54,27 @@ async def test_each_backend_reports_per_test_results(sandbox: Sandbox) -> None:
     )
     assert verdict.status == "ok"
     assert [t.status for t in verdict.tests] == ["passed", "failed"]
-    assert verdict.tests[1].message == "f(2) returned 3"
+    assert verdict.tests[1].message == "AssertionError: f(2) returned 3, expected == 4 (line 2)"
     assert verdict.tests[1].line == 2
 
 
 async def test_each_backend_kills_an_endless_job(sandbox: Sandbox) -> None:
     verdict = await _run(sandbox, "def f():\n    while True:\n        pass\n", "assert f() == 1\n")
     assert verdict.status == "timeout"
-    assert verdict.tests[0].status == "error"
+    assert verdict.tests[0].status == "timeout"
+
+
+async def test_each_test_has_its_own_time_budget(sandbox: Sandbox) -> None:
+    code = "import time\ndef f():\n    time.sleep(1.2)\n    return 1\n"
+    verdict = await _run(sandbox, code, "assert f() == 1\n" * 4)
+    assert verdict.status == "ok" and verdict.passed == 4
+
+
+async def test_a_hung_test_does_not_take_the_job_cap(sandbox: Sandbox) -> None:
+    code = "import time\ndef f(n):\n    time.sleep(n)\n    return n\n"
+    verdict = await _run(sandbox, code, "assert f(0) == 0\nassert f(60) == 60\nassert f(0) == 0\n")
+    assert [t.status for t in verdict.tests] == ["passed", "timeout", "error"]
+    assert verdict.duration_ms < 6000
 
 
 async def test_each_backend_keeps_output_off_the_report_channel(sandbox: Sandbox) -> None:
@@ -124,7 +137,7 @@ def test_auto_prefers_the_zygote_and_refuses_weaker_isolation(
 ) -> None:
     if BWRAP_OK:
         box = build_sandbox(SandboxSettings(backend="auto", min_isolation="bwrap"))
-        assert box.name == "zygote" and effective_isolation(box) == Isolation.BWRAP
+        assert box.name == "zygote" and box.effective_isolation == Isolation.BWRAP
     with pytest.raises(ConfigurationError, match="refusing to run untrusted code"):
         build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
     with pytest.raises(ConfigurationError, match="unknown SANDBOX_BACKEND"):

@@ -187,8 +187,8 @@ class SandboxSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SANDBOX_", **_COMMON)  # type: ignore[typeddict-item]
 
     backend: str = "auto"  # auto | zygote | bwrap | process
-    timeout_s: float = 5.0
-    cpu_s: int = 5
+    timeout_s: float = 5.0  # each test's budget (and the code's load)
+    job_timeout_s: float = 30.0  # the whole job, all tests together
     memory_mb: int = 512
     max_processes: int = 64
     max_file_mb: int = 16

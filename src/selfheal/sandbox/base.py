@@ -1,8 +1,8 @@
 """The sandbox interface: run one untrusted job, return what happened.
 
-A backend runs ``harness.py`` on a JSON job with no network, an empty environment, a
-throwaway working directory and resource limits, and hands back the harness report read
-from a channel separate from the program's own stdout/stderr.
+A backend runs a job as two confined processes (``zygote_main.py``): the code under test in
+one, the tests in the other (``harness.py``), and hands back the tests' report, read from a
+channel separate from the program's own stdout/stderr.
 """
 
 from __future__ import annotations
@@ -23,15 +23,24 @@ class Isolation(IntEnum):
     BWRAP = 3  # + bubblewrap: own mount/PID/IPC/UTS/net namespaces, read-only system
 
 
+@dataclass(slots=True, frozen=True)
+class Job:
+    """What one sandboxed run needs: the code, and the tests' plan (only the tests' process
+    ever reads it)."""
+
+    code: str
+    tests: dict[str, Any]
+
+
 @dataclass(slots=True)
 class ExecResult:
     backend: str
-    exit_code: int | None
-    timed_out: bool
+    exit_code: int | None  # the code's process
+    timed_out: bool  # the job's time cap ended it
     duration_ms: float
     stdout: str = ""
     stderr: str = ""
-    report: dict[str, Any] | None = None
+    report: bytes = b""  # the tests' process's report (JSON lines), unparsed
     violation: str | None = None
     output_truncated: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +65,11 @@ class Sandbox(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Stop helper processes."""
 
+    @property
+    def effective_isolation(self) -> Isolation:
+        """The isolation this instance actually gives (may be below the class's best)."""
+        return self.isolation
+
     @abstractmethod
-    async def run(self, job: dict[str, Any]) -> ExecResult:
-        """Run the harness on ``job`` under this backend's isolation and limits."""
+    async def run(self, job: Job) -> ExecResult:
+        """Run ``job`` under this backend's isolation and limits."""

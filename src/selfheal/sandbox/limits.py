@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import resource
 
@@ -13,8 +14,9 @@ CLONE_NEWNET = 0x40000000
 
 def rlimits(settings: SandboxSettings) -> list[tuple[int, tuple[int, int]]]:
     mb = 1024 * 1024
+    cpu_s = max(1, math.ceil(settings.job_timeout_s))
     return [
-        (resource.RLIMIT_CPU, (settings.cpu_s, settings.cpu_s + 1)),
+        (resource.RLIMIT_CPU, (cpu_s, cpu_s + 1)),
         (resource.RLIMIT_AS, (settings.memory_mb * mb, settings.memory_mb * mb)),
         (resource.RLIMIT_NPROC, (settings.max_processes, settings.max_processes)),
         (resource.RLIMIT_FSIZE, (settings.max_file_mb * mb, settings.max_file_mb * mb)),

@@ -129,7 +129,13 @@ def probe_bwrap(*, cap_sys_admin: bool) -> tuple[bool, str]:
     command = [bwrap, *BWRAP_BASE]
     if cap_sys_admin:
         command += ["--cap-add", "CAP_SYS_ADMIN"]
-    command += [settings.python, "-I", "-S", "-c", "pass"]
+    # What the zygote needs: the per-job namespaces (as its children will be made).
+    probe = (
+        "import ctypes;u=ctypes.CDLL(None,use_errno=True).unshare;"
+        "import sys;sys.exit(0 if u(0x28020000)==0 else 3)"
+        if cap_sys_admin else "pass"
+    )  # fmt: skip
+    command += [settings.python, "-I", "-S", "-c", probe]
     identity = sandbox_identity(settings)
     kwargs: dict[str, Any] = {}
     if identity is not None:

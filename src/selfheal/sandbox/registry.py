@@ -27,11 +27,6 @@ def register_backend(cls: type[Sandbox]) -> type[Sandbox]:
     return cls
 
 
-def effective_isolation(sandbox: Sandbox) -> Isolation:
-    level: Isolation = getattr(sandbox, "effective_isolation", sandbox.isolation)
-    return level
-
-
 def build_sandbox(settings: SandboxSettings) -> Sandbox:
     """The configured backend; refuses to run with less isolation than ``SANDBOX_MIN_ISOLATION``."""
     names = AUTO_ORDER if settings.backend == "auto" else (settings.backend,)
@@ -45,7 +40,7 @@ def build_sandbox(settings: SandboxSettings) -> Sandbox:
         ok, why = cls.available()
         if ok:
             sandbox = cls(settings)
-            level = effective_isolation(sandbox)
+            level = sandbox.effective_isolation
             minimum = Isolation[settings.min_isolation.upper()]
             if level < minimum:
                 raise ConfigurationError(

@@ -1,75 +1,83 @@
-"""The ``zygote`` backend: warm, clean Python zygotes inside bubblewrap, one fork per job.
+"""Zygotes, the service's side: start one, hand it jobs, collect what the job wrote.
 
-Each zygote is ``/usr/bin/python3 -I -S zygote_main.py`` started by ``bwrap --unshare-all
---clearenv`` under an unprivileged uid: it never holds a secret of the service, so the
-memory a forked job inherits is clean. A job child is PID 1 of its own PID namespace
-(everything it starts dies with it) with a private tmpfs working directory, no
-capabilities and the configured rlimits. The pool holds one zygote per core; a job
-costs a fork (milliseconds) instead of an interpreter start.
+A zygote is ``/usr/bin/python3 -I -S zygote_main.py`` (see there for what runs inside): it
+holds no secret of the service, so the memory a job inherits is clean. Every backend runs
+jobs through a zygote; they differ in how it is wrapped and how long it lives:
 
-The service hands each job its own pipes (job in, stdout, stderr, report) over a
-SOCK_SEQPACKET control socket (SCM_RIGHTS), so job data never passes through the
-zygote and the report stays on a channel separate from the program's output.
+- ``zygote``: a warm pool (one per core) inside bubblewrap, one fork per job;
+- ``bwrap``: a fresh bubblewrap + zygote per job (no warm state at all, slower);
+- ``process``: a fresh zygote per job with no bubblewrap (weak: an explicit opt-in).
+
+The service hands each job its own pipes (code in, tests in, stdout, stderr, report) over
+a SOCK_SEQPACKET control socket (SCM_RIGHTS): job data never passes through the zygote, the
+code never sees the tests, and the report stays on a channel separate from the program's
+output. Each zygote runs one job at a time, so its cgroup (when the machine has them) is
+the job's memory and process budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from selfheal.core.config import SandboxSettings
 from selfheal.core.errors import SandboxError
-from selfheal.sandbox.base import ExecResult, Isolation, Sandbox
+from selfheal.sandbox.base import ExecResult, Isolation, Job, Sandbox
 from selfheal.sandbox.limits import drop_privileges, rlimit_table, sandbox_identity
-from selfheal.sandbox.pipes import Collector, feed, probe_bwrap, violation
-from selfheal.sandbox.process import HARNESS
+from selfheal.sandbox.pipes import BWRAP_BASE, Collector, feed, probe_bwrap, violation
 
-ZYGOTE_MAIN = Path(__file__).with_name("zygote_main.py")
-MAX_REPORT_BYTES = 16 * 1024 * 1024
+HERE = Path(__file__).parent
+HARNESS, CONFINE, ZYGOTE_MAIN = HERE / "harness.py", HERE / "confine.py", HERE / "zygote_main.py"
+MAX_REPORT_BYTES = 4 * 1024 * 1024
 START_TIMEOUT_S = 20.0
-GRACE_S = 5.0  # the zygote enforces the timeout; the service waits this much longer
+GRACE_S = 5.0  # the zygote enforces the job's cap; the service waits this much longer
+CLONE_NUMBERS = {"x86_64": 56, "aarch64": 220, "arm64": 220}
+F_SETPIPE_SZ = 1031
 
 
-def bwrap_zygote_command(
-    bwrap: str, python: str, control_fd: int, data_fds: tuple[int, int]
-) -> list[str]:
-    harness_fd, zygote_fd = data_fds
-    return [
-        bwrap,
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--clearenv",
-        "--cap-add", "CAP_SYS_ADMIN",  # inside its own user namespace only: per-job namespaces
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64",
-        "--symlink", "usr/bin", "/bin",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--tmpfs", "/tmp",
-        "--ro-bind-data", str(harness_fd), "/harness.py",
-        "--ro-bind-data", str(zygote_fd), "/zygote.py",
-        "--remount-ro", "/dev",
-        "--remount-ro", "/",
-        "--chdir", "/tmp",
-        python, "-I", "-S", "/zygote.py", str(control_fd),
-    ]  # fmt: skip
+def clone_number() -> int:
+    """The clone syscall's number on this architecture; refuse where we do not know it."""
+    machine = platform.machine()
+    try:
+        from selfheal.sandbox import seccomp  # type: ignore[attr-defined,unused-ignore]
+
+        return int(seccomp.syscall_number("clone"))  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - the seccomp module is part of the package
+        pass
+    if machine not in CLONE_NUMBERS:
+        raise SandboxError(f"the sandbox does not know the clone syscall on {machine}")
+    return CLONE_NUMBERS[machine]
+
+
+@functools.lru_cache(maxsize=1)
+def seccomp_program() -> bytes | None:
+    """The job seccomp filter as BPF bytes, built once (None where it cannot be built)."""
+    try:
+        from selfheal.sandbox import seccomp  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    ok, _ = seccomp.supported()
+    return bytes(seccomp.job_filter()) if ok else None
 
 
 def _data_pipe(data: bytes) -> int:
-    """A pipe already holding ``data`` (bwrap's --ro-bind-data reads it)."""
+    """A pipe already holding ``data`` (bwrap's --ro-bind-data, or /proc/self/fd/N, reads it)."""
     read_fd, write_fd = os.pipe()
     try:
+        with contextlib.suppress(OSError):  # room for the whole file (the harness is ~40 KB)
+            fcntl.fcntl(write_fd, F_SETPIPE_SZ, max(65536, 1 << (len(data) + 1).bit_length()))
         view = memoryview(data)
         while view:
             view = view[os.write(write_fd, view) :]
@@ -78,58 +86,120 @@ def _data_pipe(data: bytes) -> int:
     return read_fd
 
 
+Wrapper = Callable[[list[str], dict[str, int]], list[str]]
+
+
+def bwrap_wrapper(bwrap: str) -> Wrapper:
+    """Run the zygote inside bubblewrap, its files bound read-only from pipes."""
+
+    def wrap(command: list[str], files: dict[str, int]) -> list[str]:
+        binds: list[str] = []
+        for path, fd in files.items():
+            binds += ["--ro-bind-data", str(fd), path]
+        return [
+            bwrap, *BWRAP_BASE,
+            "--cap-add", "CAP_SYS_ADMIN",  # inside its own user namespace only: per-job namespaces
+            *binds,
+            "--remount-ro", "/dev",
+            "--remount-ro", "/",
+            "--chdir", "/tmp",
+            *command,
+        ]  # fmt: skip
+
+    return wrap
+
+
+def plain_wrapper(command: list[str], files: dict[str, int]) -> list[str]:
+    """No bubblewrap: the zygote reads its files from inherited pipes."""
+    return command
+
+
 class ZygoteGone(SandboxError):
     """The zygote died before it took the job (the job never started: safe to retry)."""
 
 
 class Zygote:
-    """One warm zygote process and its control socket."""
+    """One zygote process and its control socket."""
 
-    def __init__(self, settings: SandboxSettings, index: int) -> None:
+    def __init__(
+        self, settings: SandboxSettings, index: int, *, wrapper: Wrapper, preload: bool,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.index = index
+        self.wrapper = wrapper
+        self.preload = preload
+        self.preexec = preexec
         self.proc: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self.alive = False
+        self.namespaces = False
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        data_fds = (_data_pipe(HARNESS.read_bytes()), _data_pipe(ZYGOTE_MAIN.read_bytes()))
+        program = seccomp_program()
+        fds = {
+            "/harness.py": _data_pipe(HARNESS.read_bytes()),
+            "/confine.py": _data_pipe(CONFINE.read_bytes()),
+            "/zygote.py": _data_pipe(ZYGOTE_MAIN.read_bytes()),
+        }
+        if program is not None:
+            fds["/seccomp.bpf"] = _data_pipe(program)
+        wrapped = self.wrapper is not plain_wrapper
+        path = (lambda name: name) if wrapped else (lambda name: f"fd:{fds[name]}")
+        main = [path("/zygote.py")] if wrapped else ["-c", ZYGOTE_MAIN.read_text()]
+        if not wrapped:
+            os.close(fds.pop("/zygote.py"))
+        command = [
+            self.settings.python, "-I", "-S", *main, str(theirs.fileno()),
+            str(clone_number()), path("/harness.py"), path("/confine.py"),
+            path("/seccomp.bpf") if program is not None else "-", "1" if self.preload else "0",
+        ]  # fmt: skip
         identity = sandbox_identity(self.settings)
+        preexec = self.preexec
+
+        def before_exec() -> None:  # pragma: no cover - runs in the child
+            if preexec is not None:
+                preexec()
+            drop_privileges(identity)
+
         try:
-            command = bwrap_zygote_command(
-                shutil.which("bwrap") or "bwrap", self.settings.python, theirs.fileno(), data_fds
-            )
             self.proc = await asyncio.create_subprocess_exec(
-                *command,
+                *self.wrapper(command, fds),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env={},
-                pass_fds=(theirs.fileno(), *data_fds),
+                pass_fds=(theirs.fileno(), *fds.values()),
                 start_new_session=True,
+                cwd="/",
                 # uvloop has no user=/group=: drop privileges in the child before exec
-                preexec_fn=functools.partial(drop_privileges, identity),
+                preexec_fn=before_exec,
             )
         finally:
             theirs.close()
-            for fd in data_fds:
+            for fd in fds.values():
                 os.close(fd)
         ours.setblocking(False)
         self.sock = ours
         loop = asyncio.get_running_loop()
         try:
-            hello = await asyncio.wait_for(loop.sock_recv(ours, 4096), START_TIMEOUT_S)
+            hello_raw = await asyncio.wait_for(loop.sock_recv(ours, 4096), START_TIMEOUT_S)
         except TimeoutError:
-            hello = b""
-        if not hello or not json.loads(hello).get("ready"):
+            hello_raw = b""
+        hello: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            hello = json.loads(hello_raw) if hello_raw else {}
+        if not hello.get("ready"):
             stderr = b""
             await self.kill()
             if self.proc.stderr is not None:
-                stderr = await self.proc.stderr.read(4000)
+                with contextlib.suppress(Exception):
+                    stderr = await asyncio.wait_for(self.proc.stderr.read(4000), 2)
             raise SandboxError(
-                f"zygote {self.index} did not start: {stderr.decode(errors='replace')}"
+                f"zygote {self.index} did not start: {stderr.decode(errors='replace').strip()}"
             )
+        self.namespaces = bool(hello.get("namespaces"))
         self.alive = True
 
     async def kill(self) -> None:
@@ -144,30 +214,34 @@ class Zygote:
                 self.proc.kill()
             await self.proc.wait()
 
-    async def run(self, job: dict[str, Any]) -> ExecResult:
+    async def run(self, job: Job, *, workdir: str | None = None) -> ExecResult:
         assert self.sock is not None
         start = time.perf_counter()
         settings = self.settings
         loop = asyncio.get_running_loop()
         sock = self.sock
-        job_r, job_w = os.pipe()
+        code_r, code_w = os.pipe()
+        tests_r, tests_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         rep_r, rep_w = os.pipe()
         header = {
             "limits": rlimit_table(settings),
-            "timeout_s": settings.timeout_s,
+            "job_timeout_s": settings.job_timeout_s,
             "tmp_mb": settings.tmp_mb,
+            "seccomp": seccomp_program() is not None,
+            "workdir": workdir or "/tmp",
         }
+        theirs = [code_r, tests_r, out_w, err_w, rep_w]
         try:
-            socket.send_fds(sock, [json.dumps(header).encode()], [job_r, out_w, err_w, rep_w])
+            socket.send_fds(sock, [json.dumps(header).encode()], theirs)
         except OSError as exc:
-            for fd in (job_w, out_r, err_r, rep_r):
+            for fd in (code_w, tests_w, out_r, err_r, rep_r):
                 os.close(fd)
             await self.kill()
             raise ZygoteGone(f"zygote {self.index} is gone: {exc}") from exc
         finally:
-            for fd in (job_r, out_w, err_w, rep_w):
+            for fd in theirs:
                 os.close(fd)
 
         def flood() -> None:
@@ -177,11 +251,16 @@ class Zygote:
         cap, kill_at = settings.max_output_bytes, settings.output_kill_bytes
         stdout = Collector(loop, out_r, cap, kill_at, flood)
         stderr = Collector(loop, err_r, cap, kill_at, flood)
-        report = Collector(loop, rep_r, MAX_REPORT_BYTES, MAX_REPORT_BYTES + 1, flood)
-        writer = asyncio.ensure_future(feed(loop, job_w, json.dumps(job).encode()))
+        report = Collector(loop, rep_r, MAX_REPORT_BYTES, MAX_REPORT_BYTES, flood)
+        writers = [
+            asyncio.ensure_future(feed(loop, code_w, job.code.encode("utf-8", "surrogatepass"))),
+            asyncio.ensure_future(feed(loop, tests_w, json.dumps(job.tests).encode())),
+        ]
         status: dict[str, Any] = {}
         try:
-            raw = await asyncio.wait_for(loop.sock_recv(sock, 65536), settings.timeout_s + GRACE_S)
+            raw = await asyncio.wait_for(
+                loop.sock_recv(sock, 65536), settings.job_timeout_s + GRACE_S
+            )
             status = json.loads(raw) if raw else {}
         except (TimeoutError, OSError, ValueError):
             status = {}
@@ -192,44 +271,49 @@ class Zygote:
             await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), GRACE_S)
         for collector in collectors:
             collector.close()
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, OSError):
-            await writer
+        for writer in writers:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await writer
         return self._result(status, stdout, stderr, report, start)
 
     def _result(
         self, status: dict[str, Any], stdout: Collector, stderr: Collector, report: Collector,
         start: float,
     ) -> ExecResult:  # fmt: skip
-        parsed: dict[str, Any] | None = None
-        if report.data:
-            with contextlib.suppress(ValueError):
-                value = json.loads(report.data)
-                parsed = value if isinstance(value, dict) else None
-        signal_number = status.get("signal")
-        exit_code = -int(signal_number) if signal_number else status.get("exit")
+        code: dict[str, Any] = status["code"] if isinstance(status.get("code"), dict) else {}
+        tests: dict[str, Any] = status["tests"] if isinstance(status.get("tests"), dict) else {}
+        signal_number = code.get("signal")
+        exit_code = -int(signal_number) if signal_number else code.get("exit")
+        if code.get("stopped") and not status.get("timed_out"):
+            exit_code = None  # still serving when the tests were done: stopped by the zygote
         timed_out = bool(status.get("timed_out")) or not status
         flooded = stdout.flooded or stderr.flooded
         if flooded:
             problem: str | None = "output_limit"
         elif not status:
             problem = "sandbox_failure"
-        elif exit_code == 125:
+        elif "error" in status or exit_code == 125 or tests.get("exit") == 125:
             problem = "sandbox_setup_failed"
         else:
             problem = violation(exit_code, timed_out)
         return ExecResult(
-            backend=ZygoteSandbox.name,
+            backend=self.backend_name,
             exit_code=exit_code,
             timed_out=timed_out and not flooded,
             duration_ms=(time.perf_counter() - start) * 1000,
             stdout=stdout.data.decode(errors="replace"),
             stderr=stderr.data.decode(errors="replace"),
-            report=parsed,
+            report=report.data,
             violation=problem,
             output_truncated=stdout.truncated or stderr.truncated,
-            extra={"cpu_ms": status.get("cpu_ms"), "maxrss_kb": status.get("maxrss_kb")},
-        )
+            extra={
+                "cpu_ms": code.get("cpu_ms"), "maxrss_kb": code.get("maxrss_kb"),
+                "tests_process": tests, "status_error": status.get("error"),
+            },
+        )  # fmt: skip
+
+    backend_name = "zygote"
 
 
 class ZygoteSandbox(Sandbox):
@@ -242,6 +326,7 @@ class ZygoteSandbox(Sandbox):
         super().__init__(settings)
         self._idle: asyncio.Queue[Zygote] = asyncio.Queue()
         self._zygotes: list[Zygote] = []
+        self._bwrap = shutil.which("bwrap") or "bwrap"
         self.status.update(pool=settings.effective_pool_size, alive=0, uid=settings.uid)
 
     @classmethod
@@ -249,8 +334,14 @@ class ZygoteSandbox(Sandbox):
         return probe_bwrap(cap_sys_admin=True)
 
     async def start(self) -> None:
-        self._zygotes = [Zygote(self.settings, i) for i in range(self.settings.effective_pool_size)]
+        wrapper = bwrap_wrapper(self._bwrap)
+        self._zygotes = [
+            Zygote(self.settings, i, wrapper=wrapper, preload=True)
+            for i in range(self.settings.effective_pool_size)
+        ]
         await asyncio.gather(*(z.start() for z in self._zygotes))
+        if not all(z.namespaces for z in self._zygotes):
+            raise SandboxError("the zygote cannot create per-job namespaces inside bubblewrap")
         for zygote in self._zygotes:
             self._idle.put_nowait(zygote)
         self._update_status()
@@ -265,7 +356,7 @@ class ZygoteSandbox(Sandbox):
         self.status["alive"] = alive
         self.status["ok"] = alive > 0 or not self._zygotes
 
-    async def run(self, job: dict[str, Any]) -> ExecResult:
+    async def run(self, job: Job) -> ExecResult:
         if not self._zygotes:
             raise SandboxError("the zygote pool was not started")
         zygote = await self._idle.get()

@@ -1,30 +1,32 @@
-"""A warm zygote: started clean inside bubblewrap, it forks one child per job.
+"""A zygote: started clean inside bubblewrap, it runs each job as two confined children.
 
 Standard library only; runs as ``/usr/bin/python3 -I -S /zygote.py <control-fd>`` inside
 ``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN in the
-sandbox's own user namespace only (to make the per-job namespaces below).
+sandbox's own user namespace only (to make the per-job namespaces below). The one-job
+backends run the same file for a single job (``bwrap`` per job, or a plain process).
 
-It never sees a secret: empty environment, no settings, no service code, and it never
-reads a job (the job travels from the service straight to the child over a pipe).
+It never sees a secret: empty environment, no settings, no service code, and it never reads
+a job's data: the code travels from the service straight to the code's process and the
+tests straight to the tests' process, each over its own pipe.
 
 Control protocol on a SOCK_SEQPACKET socket, one message each:
 
-    zygote  -> service  {"ready": true, "pid": int}
-    service -> zygote   {"limits": {...}, "timeout_s": float}  + 4 fds (SCM_RIGHTS):
-                        job (child's stdin), stdout, stderr, report
+    zygote  -> service  {"ready": true, "pid": int, "namespaces": bool}
+    service -> zygote   {"limits": {...}, "job_timeout_s": float, "tmp_mb": int,
+                         "seccomp": bool}  + 5 fds (SCM_RIGHTS):
+                        code, tests, stdout, stderr, report
     service -> zygote   b"kill"   (optional: e.g. the output cap was exceeded)
-    zygote  -> service  {"exit": int|null, "signal": int|null, "timed_out": bool,
-                         "killed": bool, "cpu_ms": float, "maxrss_kb": int}
+    zygote  -> service  {"code": {...}, "tests": {...}, "timed_out": bool, "killed": bool}
+                        where each process is {"exit", "signal", "cpu_ms", "maxrss_kb"}
 
-Each job child is created by clone(CLONE_NEWPID | CLONE_NEWNS): it is PID 1 of a fresh
-PID namespace, so when it exits or is killed the kernel kills every process it started,
-``setsid`` grandchildren included, and it cannot see (or signal) the zygote. In its own
-mount namespace it gets a fresh size-limited tmpfs on /tmp (its working directory) and
-its own /proc; it then drops every capability, sets no_new_privs and the rlimits, and
-runs the harness.
+Each job is two children made by clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC): the
+code's process and the tests' process, each PID 1 of its own PID namespace (everything it
+starts dies with it; it cannot see or signal the other, nor the zygote), each with its own
+size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. Then: no capabilities,
+no_new_privs, the job seccomp filter (no nested namespaces, mount, ptrace, keyctl, bpf ...),
+rlimits, and the harness. They talk only over two pipes the zygote made for them. The
+zygote waits for the tests' process, then kills the code's; the job's time cap kills both.
 """
-
-from __future__ import annotations
 
 import contextlib
 import ctypes
@@ -36,14 +38,14 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
-SYS_CLONE = 56  # x86_64
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 36, 38
-PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
     "as": resource.RLIMIT_AS,
@@ -56,22 +58,13 @@ RLIMITS = {
 PRELOAD = (
     "typing", "math", "re", "collections", "itertools", "functools", "string", "heapq",
     "bisect", "random", "statistics", "fractions", "decimal", "datetime", "copy", "hashlib",
-    "operator", "dataclasses", "enum",
+    "operator", "dataclasses", "enum", "json", "marshal", "traceback", "io", "struct", "ast",
 )  # fmt: skip
 
 libc = ctypes.CDLL(None, use_errno=True)
 # clone must run with the GIL held so that the child resumes in a consistent interpreter.
-_clone = ctypes.PyDLL(None, use_errno=True).syscall
-_clone.restype = ctypes.c_long
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]  # fmt: skip
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
 
 
 def _check(result: int, what: str) -> None:
@@ -79,118 +72,213 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), what)
 
 
-def _drop_capabilities() -> None:
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    _check(libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()), "capset")
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-
-
-def _child(header: dict[str, Any], fds: list[int], harness: dict[str, Any]) -> NoReturn:
-    """In the job's own PID and mount namespaces: confine, then run the harness."""
-    try:
-        moved = [os.dup(fd) for fd in fds]
-        for target, fd in enumerate(moved):
-            os.dup2(fd, target)
-        os.closerange(4, 1 << 16)
+def _confine(
+    header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
+    namespaces: bool,
+) -> None:  # fmt: skip
+    """In a job child: own /tmp and /proc, no capabilities, the filter, the limits."""
+    moved = [os.dup(fd) for fd in fds]
+    null = os.open("/dev/null", os.O_RDWR)
+    for target, fd in enumerate([null, *moved]):
+        os.dup2(fd, target)
+    os.closerange(len(fds) + 1, 1 << 16)
+    if namespaces:
         tmp_opts = f"size={int(header['tmp_mb'])}m,nr_inodes=4096,mode=0700".encode()
         _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
         flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
         _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
         os.chdir("/tmp")
-        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self; the zygote is not in view
-        _drop_capabilities()
-        os.setsid()
-        for name, value in header["limits"].items():
-            resource.setrlimit(RLIMITS[name], (value[0], value[1]))
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        # clone() skips CPython's after-fork hooks: reseed what the zygote preloaded
-        sys.modules["random"].seed() if "random" in sys.modules else None
-    except BaseException as exc:  # confinement failed: never run the job
-        os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
-        os._exit(125)
-    try:
-        harness["serve"](0, 3)
-    finally:
+    else:
+        os.chdir(header["workdir"])
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing of the same uid may read our memory
+    confine["raise_oom_score"]()
+    confine["drop_capabilities"]()
+    os.setsid()
+    for name, value in header["limits"].items():
+        resource.setrlimit(RLIMITS[name], (value[0], value[1]))
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if seccomp_program is not None:
+        confine["install_filter"](seccomp_program)
+    # clone() skips CPython's after-fork hooks: reseed what the zygote preloaded
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+
+
+def _spawn(clone_nr: int, namespaces: bool, run: Callable[[], None]) -> int:
+    flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
+    pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+    if pid == 0:
+        try:
+            run()
+        except BaseException as exc:  # confinement failed: never run the job
+            with contextlib.suppress(OSError):
+                os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+            os._exit(125)
         os._exit(0)
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone")
+    return pid
 
 
-def _wait(pid: int, control: socket.socket, timeout_s: float) -> dict[str, Any]:
-    """Wait for the job (or a kill request, or the deadline); return its status message."""
-    pidfd = os.pidfd_open(pid)
-    timed_out = killed = False
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([pidfd, control.fileno()], [], [], left)
-            if pidfd in ready:
-                break
-            if ready:
-                killed = True
-                break
-        if timed_out or killed:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.close(pidfd)
+def _status(pid: int) -> dict[str, Any]:
     _, status, usage = os.wait4(pid, 0)
-    if killed:
-        with contextlib.suppress(OSError):
-            control.recv(64)
     return {
         "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "timed_out": timed_out,
-        "killed": killed,
         "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
         "maxrss_kb": usage.ru_maxrss,
     }
 
 
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # without namespaces: the job's session (best effort)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def run_job(
+    header: dict[str, Any], fds: list[int], control: socket.socket, state: dict[str, Any]
+) -> dict[str, Any]:
+    """Run one job: the code's process and the tests' process; return the status message."""
+    code_fd, tests_fd, out_fd, err_fd, report_fd = fds
+    t2c_r, t2c_w = os.pipe()
+    c2t_r, c2t_w = os.pipe()
+    harness, confine = state["harness"], state["confine"]
+    program = state.get("seccomp") if header.get("seccomp") else None
+    namespaces = state["namespaces"]
+
+    def code_child() -> None:
+        # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
+        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces)
+        harness["serve_code"](3, 4, 5)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+
+    def tests_child() -> None:
+        # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
+        null = os.open("/dev/null", os.O_WRONLY)
+        _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
+                 namespaces)  # fmt: skip
+        harness["run_tests"](3, 4, 5, 6)
+
+    pids = {}
+    try:
+        pids["code"] = _spawn(state["clone_nr"], namespaces, code_child)
+        pids["tests"] = _spawn(state["clone_nr"], namespaces, tests_child)
+    finally:
+        for fd in (*fds, t2c_r, t2c_w, c2t_r, c2t_w):
+            os.close(fd)
+    return _supervise(pids, control, float(header["job_timeout_s"]))
+
+
+def _supervise(pids: dict[str, int], control: socket.socket, timeout_s: float) -> dict[str, Any]:
+    """Wait for the tests (or a kill request, or the cap); then end the code's process."""
+    pidfds = {name: os.pidfd_open(pid) for name, pid in pids.items()}
+    timed_out = killed = False
+    ended: set[str] = set()  # processes that ended on their own, before we stopped the job
+    try:
+        deadline = time.monotonic() + timeout_s
+        while "tests" not in ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            waiting = [fd for name, fd in pidfds.items() if name not in ended]
+            ready, _, _ = select.select([*waiting, control.fileno()], [], [], left)
+            if control.fileno() in ready:
+                killed = True
+                break
+            ended.update(name for name, fd in pidfds.items() if fd in ready)
+    finally:
+        for fd in pidfds.values():
+            os.close(fd)
+    for pid in pids.values():
+        _kill(pid)  # the tests are done (or out of time): nothing of the job may go on
+    result = {name: _status(pid) for name, pid in pids.items()}
+    for name in result:
+        result[name]["stopped"] = name not in ended  # ended by us, not by itself
+    if killed:
+        with contextlib.suppress(OSError):
+            control.recv(64)
+    _reap()
+    return {**result, "timed_out": timed_out, "killed": killed}
+
+
+def _reap() -> None:
+    while True:  # anything re-parented to us (nothing should be)
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def _can_clone_namespaces(clone_nr: int) -> bool:
+    pid = int(
+        _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
+    )
+    if pid == 0:
+        os._exit(0)
+    if pid < 0:
+        return False
+    os.waitpid(pid, 0)
+    return True
+
+
+def _read(where: str) -> bytes:
+    """A file bound into the sandbox, or ``fd:N``: a pipe the service filled for us."""
+    if where.startswith("fd:"):
+        fd, chunks = int(where[3:]), list[bytes]()
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        os.close(fd)
+        return b"".join(chunks)
+    with open(where, "rb") as file:
+        return file.read()
+
+
+def _load(where: str, name: str) -> dict[str, Any]:
+    namespace = {"__name__": name}
+    exec(compile(_read(where).decode(), name, "exec", dont_inherit=True), namespace)
+    return namespace
+
+
 def main() -> None:
+    """argv: control fd, clone syscall number, harness, confine, seccomp program or -, preload
+    (1/0); each file a path inside the sandbox or ``fd:N``."""
     control = socket.socket(fileno=int(sys.argv[1]))
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # jobs of the same uid cannot read our memory
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    harness = {"__name__": "selfheal_harness"}
-    with open("/harness.py", encoding="utf-8") as source:
-        exec(compile(source.read(), "/harness.py", "exec"), harness)
-    for name in PRELOAD:
-        with contextlib.suppress(ImportError):
-            __import__(name)
-    control.send(json.dumps({"ready": True, "pid": os.getpid()}).encode())
+    state: dict[str, Any] = {"clone_nr": int(sys.argv[2]), "harness": _load(sys.argv[3], "selfheal_harness"),
+             "confine": _load(sys.argv[4], "selfheal_confine")}  # fmt: skip
+    if sys.argv[5] != "-":
+        state["seccomp"] = _read(sys.argv[5])
+    if sys.argv[6] == "1":
+        for name in PRELOAD:
+            with contextlib.suppress(ImportError):
+                __import__(name)
+    state["namespaces"] = _can_clone_namespaces(state["clone_nr"])
+    hello = {"ready": True, "pid": os.getpid(), "namespaces": state["namespaces"]}
+    control.send(json.dumps(hello).encode())
     while True:
-        message, fds, _, _ = socket.recv_fds(control, 65536, 4)
+        message, fds, _, _ = socket.recv_fds(control, 65536, 5)
         if not message:
             return
         if message == b"kill":  # a kill request that arrived after its job had ended
             continue
         header = json.loads(message)
-        if len(fds) != 4:
+        if len(fds) != 5:
             for fd in fds:
                 os.close(fd)
-            control.send(json.dumps({"error": "expected 4 file descriptors"}).encode())
+            control.send(json.dumps({"error": "expected 5 file descriptors"}).encode())
             continue
-        pid = _clone(SYS_CLONE, CLONE_NEWPID | CLONE_NEWNS | signal.SIGCHLD, 0, 0, 0, 0)
-        if pid == 0:
-            control.close()
-            _child(header, fds, harness)
-        for fd in fds:
-            os.close(fd)
-        if pid < 0:
-            control.send(
-                json.dumps({"error": f"clone failed: errno {ctypes.get_errno()}"}).encode()
-            )
-            continue
-        status = _wait(pid, control, float(header["timeout_s"]))
-        while True:  # reap anything re-parented to us (nothing should be)
-            try:
-                if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        try:
+            status = run_job(header, fds, control, state)
+        except OSError as exc:
+            status = {"error": f"could not start the job: {exc}"}
         control.send(json.dumps(status).encode())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client
         "SANDBOX_BACKEND": "auto",
         "SANDBOX_MIN_ISOLATION": "bwrap",
         "SANDBOX_TIMEOUT_S": "2",
-        "SANDBOX_CPU_S": "2",
+        "SANDBOX_JOB_TIMEOUT_S": "8",
     }
     log = (directory / "evaluator.log").open("wb")
     proc = subprocess.Popen(
@@ -87,7 +88,7 @@ def evaluate(client: httpx.Client, code: str, tests: str, entry_point: str) -> d
     data: dict[str, Any] = resp.json()
     execution = data["detail"]["execution"] or {}
     observed = [execution.get("stdout", ""), execution.get("stderr", "")]
-    observed += [t["message"] for t in execution.get("tests", [])]
+    observed += [t["message"].split(", expected ")[0] for t in execution.get("tests", [])]
     assert SECRET not in "".join(observed)  # (the tests themselves may name it)
     return data
 
@@ -111,7 +112,7 @@ def test_ready_metrics_and_log_name_the_isolation(evaluator: httpx.Client) -> No
 def test_a_correct_solution_passes(evaluator: httpx.Client) -> None:
     data = evaluate(evaluator, GOOD, "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n", "add")
     assert data["passed"] is True
-    assert data["detail"]["execution"]["guarantee"] == "decomposed"
+    assert data["detail"]["execution"]["guarantee"] == "trusted"
 
 
 def test_env_secrets_cannot_be_read(evaluator: httpx.Client, still_answers: None) -> None:
@@ -209,7 +210,7 @@ def test_fork_bomb_is_contained(evaluator: httpx.Client, still_answers: None) ->
     assert data["passed"] is False
     assert data["failure_category"] == "unsafe_code"
     message = data["detail"]["execution"]["tests"][0]["message"]
-    assert int(message.rsplit(" ", 1)[1]) < 64  # RLIMIT_NPROC held (the service runs as root)
+    assert int(re.search(r"returned (\d+)", message)[1]) < 64  # the process budget held
 
 
 def test_allocating_4gb_fails(evaluator: httpx.Client, still_answers: None) -> None:

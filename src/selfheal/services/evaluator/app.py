@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from selfheal.core.config import Settings
 from selfheal.llm.base import Role
-from selfheal.sandbox.registry import build_sandbox, effective_isolation
+from selfheal.sandbox.registry import build_sandbox
 from selfheal.services.common.app import create_service_app
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
@@ -17,7 +17,7 @@ async def _start(runtime: Runtime) -> None:
     sandbox = build_sandbox(runtime.settings.sandbox)
     await sandbox.start()
     runtime.extras["sandbox"] = sandbox
-    level = effective_isolation(sandbox).name.lower()
+    level = sandbox.effective_isolation.name.lower()
     # A live view: the backend updates its own status (e.g. zygotes alive) in place.
     status = sandbox.status
     status.update({"backend": sandbox.name, "isolation": level, "ok": True})
