@@ -5,7 +5,10 @@ every canonical solution must pass; wrong variants made by systematic mutation
 (operator flips, off-by-one, wrong return, dropped branch) must fail. A variant counts
 as wrong only when the problem's own test program, run whole (``check(entry_point)``,
 no decomposition), fails on it. The same evaluator executions are then timed on the
-warm zygote pool and with one fresh bubblewrap process per job.
+warm zygote pool and with one fresh bubblewrap process per job, and, with
+``baseline_rev``, beside the evaluator of an earlier commit (its own benchmark, run from
+``git archive`` of that commit in a subprocess during the same invocation), so that a
+change of harness is judged against the one it replaces on the same machine, same minute.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ import functools
 import gzip
 import importlib.resources
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from selfheal.core.config import SandboxSettings
@@ -167,11 +176,17 @@ def _passed(verdict: ExecutionVerdict) -> bool:
 async def run_benchmark(
     *, mutants_per_problem: int = 2, concurrency: int = 0, limit: int | None = None,
     compare_bwrap: bool = True, settings: SandboxSettings | None = None,
+    baseline_rev: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the whole benchmark and return its figures (see module docstring)."""
-    settings = settings or SandboxSettings(timeout_s=3.0, cpu_s=3)
+    settings = settings or SandboxSettings(timeout_s=3.0, job_timeout_s=10.0)
     concurrency = concurrency or 2 * settings.effective_pool_size
     problems = load_problems()[:limit]
+    baseline = (
+        await asyncio.to_thread(run_baseline, baseline_rev, mutants_per_problem, concurrency, limit)
+        if baseline_rev
+        else None
+    )
     zygote = ZygoteSandbox(settings)
     await zygote.start()
     try:
@@ -204,14 +219,49 @@ async def run_benchmark(
         "pool_size": settings.effective_pool_size,
         "timings": [t.summary() for t in timings],
     }
-    if len(timings) == 2:
-        result["speedup_vs_bwrap_per_job"] = round(
-            timings[0].executions
-            / timings[0].seconds
-            / (timings[1].executions / timings[1].seconds),
-            2,
-        )
+    rate = {t.backend: t.executions / t.seconds for t in timings}
+    if "bwrap-per-job" in rate:
+        result["speedup_vs_bwrap_per_job"] = round(rate["zygote"] / rate["bwrap-per-job"], 2)
+    if baseline is not None:
+        result["baseline"] = baseline
+        old = next((t for t in baseline["timings"] if t["backend"] == "zygote"), None)
+        if old:
+            result["ratio_vs_baseline_zygote"] = round(rate["zygote"] / old["executions_per_s"], 2)
     return result
+
+
+def run_baseline(rev: str, mutants: int, concurrency: int, limit: int | None) -> dict[str, Any]:
+    """The benchmark of commit ``rev``'s own evaluator, in a subprocess: its sources come
+    from ``git archive`` of the checkout this package runs from (an installed package
+    without its git history cannot have a baseline)."""
+    root = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=Path(__file__).parent,
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if not root:
+        raise RuntimeError("a baseline needs the selfheal git checkout (git rev-parse failed)")
+    with tempfile.TemporaryDirectory(prefix="selfheal-baseline-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev, "src"], cwd=root, capture_output=True,
+            check=False,
+        )  # fmt: skip
+        if archive.returncode != 0:
+            raise RuntimeError(f"git archive {rev} failed: {archive.stderr.decode()[:200]}")
+        tar_path = Path(tmp, "src.tar")
+        tar_path.write_bytes(archive.stdout)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(tmp, filter="data")
+        out = Path(tmp, "baseline.json")
+        command = [sys.executable, "-m", "selfheal.cli.main", "bench", "evaluator", "--no-bwrap",
+                   "--mutants", str(mutants), "--concurrency", str(concurrency),
+                   "--output", str(out)] + (["--limit", str(limit)] if limit else [])  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(Path(tmp, "src"))}
+        done = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
+        if not out.exists():
+            raise RuntimeError(f"the baseline benchmark failed: {done.stderr[-500:]}")
+        data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        data["rev"] = rev
+        return data
 
 
 async def _select_cases(
@@ -274,3 +324,14 @@ def print_summary(result: dict[str, Any]) -> None:
         )
     if "speedup_vs_bwrap_per_job" in result:
         print(f"zygote vs one bwrap per job: {result['speedup_vs_bwrap_per_job']}x")
+    if "baseline" in result:
+        b = result["baseline"]
+        for t in b["timings"]:
+            print(
+                f"baseline {b['rev']} {t['backend']}: {t['executions']} executions, "
+                f"{t['executions_per_s']}/s, p50 {t['p50_ms']} ms "
+                f"(its verdicts: {b['canonical_passed']}/{b['problems']} canonical, "
+                f"{len(b['false_passes'])} false passes)"
+            )
+        if "ratio_vs_baseline_zygote" in result:
+            print(f"new zygote vs baseline zygote: {result['ratio_vs_baseline_zygote']}x")

@@ -54,6 +54,9 @@ def evaluator(
     concurrency: int = typer.Option(0, "--concurrency", help="Jobs in flight (0 = 2 x pool)"),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N problems"),
     no_bwrap: bool = typer.Option(False, "--no-bwrap", help="Skip the one-bwrap-per-job run"),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Also time this git revision's evaluator, in the same run"
+    ),
     output: Path = typer.Option(Path("reports/bench-evaluator.json"), "--output"),
 ) -> None:
     """HumanEval through the evaluator's sandbox: verdict accuracy and executions per second."""
@@ -67,6 +70,7 @@ def evaluator(
             concurrency=concurrency,
             limit=limit,
             compare_bwrap=not no_bwrap,
+            baseline_rev=baseline,
         )
     )
     print_summary(result)
