@@ -57,6 +57,7 @@ def evaluator(
     baseline: str | None = typer.Option(
         None, "--baseline", help="Also time this git revision's evaluator, in the same run"
     ),
+    rounds: int = typer.Option(3, "--rounds", help="Alternating timed rounds with --baseline"),
     output: Path = typer.Option(Path("reports/bench-evaluator.json"), "--output"),
 ) -> None:
     """HumanEval through the evaluator's sandbox: verdict accuracy and executions per second."""
@@ -71,6 +72,7 @@ def evaluator(
             limit=limit,
             compare_bwrap=not no_bwrap,
             baseline_rev=baseline,
+            rounds=rounds,
         )
     )
     print_summary(result)
