@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -71,6 +72,10 @@ def drop_privileges(identity: tuple[int, int] | None) -> None:
     if identity is None:
         return
     uid, gid = identity
+    from selfheal.sandbox.confine import empty_bounding_set
+
+    with contextlib.suppress(OSError):  # while still root (where CAP_SETPCAP is ours)
+        empty_bounding_set()
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)

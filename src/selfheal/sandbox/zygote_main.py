@@ -74,9 +74,12 @@ def _check(result: int, what: str) -> None:
 
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: bool,
+    namespaces: bool, cgroup_fds: list[int],
 ) -> None:  # fmt: skip
-    """In a job child: own /tmp and /proc, no capabilities, the filter, the limits."""
+    """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
+    limits."""
+    for fd in cgroup_fds:  # first: everything the job does from here on counts against it
+        os.write(fd, b"0")
     moved = [os.dup(fd) for fd in fds]
     null = os.open("/dev/null", os.O_RDWR)
     for target, fd in enumerate([null, *moved]):
@@ -104,9 +107,12 @@ def _confine(
         sys.modules["random"].seed()
 
 
-def _spawn(clone_nr: int, namespaces: bool, run: Callable[[], None]) -> int:
-    flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
-    pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+def _spawn(clone_nr: int | None, namespaces: bool, run: Callable[[], None]) -> int:
+    if clone_nr is None:  # no syscall table for this machine: a plain fork, no namespaces
+        pid = os.fork()
+    else:
+        flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
+        pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
     if pid == 0:
         try:
             run()
@@ -146,11 +152,12 @@ def run_job(
     c2t_r, c2t_w = os.pipe()
     harness, confine = state["harness"], state["confine"]
     program = state.get("seccomp") if header.get("seccomp") else None
-    namespaces = state["namespaces"]
+    namespaces, cgroup_fds = state["namespaces"], state["cgroup_fds"]
 
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
-        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces)
+        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
+                 cgroup_fds)  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -160,7 +167,7 @@ def run_job(
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces)  # fmt: skip
+                 namespaces, cgroup_fds)  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -215,7 +222,9 @@ def _reap() -> None:
             return
 
 
-def _can_clone_namespaces(clone_nr: int) -> bool:
+def _can_clone_namespaces(clone_nr: int | None) -> bool:
+    if clone_nr is None:
+        return False
     pid = int(
         _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
     )
@@ -246,14 +255,19 @@ def _load(where: str, name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    """argv: control fd, clone syscall number, harness, confine, seccomp program or -, preload
-    (1/0); each file a path inside the sandbox or ``fd:N``."""
+    """argv: control fd, clone syscall number or -, harness, confine, seccomp program or -,
+    preload (1/0), the job cgroup's ``cgroup.procs`` fds (comma-separated) or -; each file a
+    path inside the sandbox or ``fd:N``."""
     control = socket.socket(fileno=int(sys.argv[1]))
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # jobs of the same uid cannot read our memory
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    state: dict[str, Any] = {"clone_nr": int(sys.argv[2]), "harness": _load(sys.argv[3], "selfheal_harness"),
-             "confine": _load(sys.argv[4], "selfheal_confine")}  # fmt: skip
+    state: dict[str, Any] = {
+        "clone_nr": None if sys.argv[2] == "-" else int(sys.argv[2]),
+        "harness": _load(sys.argv[3], "selfheal_harness"),
+        "confine": _load(sys.argv[4], "selfheal_confine"),
+        "cgroup_fds": [] if sys.argv[7] == "-" else [int(fd) for fd in sys.argv[7].split(",")],
+    }
     if sys.argv[5] != "-":
         state["seccomp"] = _read(sys.argv[5])
     if sys.argv[6] == "1":
