@@ -11,6 +11,7 @@ import resource
 from selfheal.core.config import SandboxSettings
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 
 
 def rlimits(settings: SandboxSettings) -> list[tuple[int, tuple[int, int]]]:
@@ -32,9 +33,10 @@ def apply_rlimits(settings: SandboxSettings) -> None:
 
 
 def unshare_network() -> bool:
-    """Move the calling process into a new, empty network namespace (needs privilege)."""
+    """Move the calling process into a new, empty network namespace and a new SysV IPC
+    namespace (shared memory, semaphores and queues die with it); needs privilege."""
     libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.unshare(CLONE_NEWNET) == 0)
+    return bool(libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0)
 
 
 def can_unshare_network() -> bool:

@@ -98,8 +98,9 @@ class BwrapSandbox(_OneShot):
 
 
 class ProcessSandbox(_OneShot):
-    """A plain child process per job (rlimits, own session; own network namespace when the
-    service may make one). Code can see the host's files and processes of its uid."""
+    """A plain child process per job (rlimits, own session, the job filter; own network and
+    SysV IPC namespaces when the service may make them; the job cgroup when there is one).
+    Code can see the host's files and processes of its uid."""
 
     name: ClassVar[str] = "process"
     isolation: ClassVar[Isolation] = Isolation.PROCESS
