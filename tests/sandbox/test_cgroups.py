@@ -219,3 +219,22 @@ async def test_forks_past_the_process_budget_fail(box: Sandbox) -> None:
     assert verdict.passed == 0 and verdict.tests[0].status == "failed", verdict.tests
     assert "expected == 120" in verdict.tests[0].message
     await _still_serving(box, pid)
+
+
+@needs_cgroups
+def test_job_cgroups_of_a_service_that_died_are_removed() -> None:
+    assert SUPPORT is not None
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no service holds any more
+    parent = next(iter(SUPPORT.parents.values()))
+    stale = parent / f"selfheal-{gone.pid}-zygote0"
+    stale.mkdir()
+    mine = JobCgroup.create("alive", 16 * MiB, 4, SUPPORT)  # this service's own: kept
+    try:
+        assert cgroups.remove_stale(SUPPORT) >= 1
+        assert not stale.exists()
+        assert all(d.exists() for d in mine.dirs.values())
+    finally:
+        mine.remove()
+        if stale.exists():
+            stale.rmdir()

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import functools
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -158,6 +159,36 @@ def probe() -> tuple[Support | None, str]:
     return None, f"{v2}; {v1}"
 
 
+def remove_stale(support: Support) -> int:
+    """Remove job cgroups left by services that are gone (a crash, a kill -9); how many."""
+    removed = 0
+    for parent in support.parents.values():
+        with contextlib.suppress(OSError):
+            for directory in parent.iterdir():
+                match = re.fullmatch(r"selfheal-(\d+)-[\w.-]+", directory.name)
+                if match is None or not directory.is_dir() or _alive(int(match[1])):
+                    continue
+                key = (
+                    "unified"
+                    if support.version == 2
+                    else next(k for k, v in support.parents.items() if v == parent)
+                )
+                with contextlib.suppress(OSError):
+                    JobCgroup(support, {key: directory}).remove()
+                    removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def fallback_limits(settings: SandboxSettings) -> str:
     return (
         f"per process only: RLIMIT_AS {settings.memory_mb} MiB for each process, RLIMIT_NPROC "
@@ -179,6 +210,7 @@ def for_settings(settings: SandboxSettings) -> tuple[Support | None, str]:
                 "SANDBOX_CGROUP=auto to accept per-process limits"
             )
         return None, f"no cgroups ({why}): " + fallback_limits(settings)
+    remove_stale(support)
     return support, (
         f"cgroup v{support.version}: each job's processes together get {settings.memory_mb} MiB "
         f"and {settings.max_processes} processes"

@@ -380,7 +380,9 @@ class ZygoteSandbox(Sandbox):
         self._zygotes: list[Zygote] = []
         self._bwrap = shutil.which("bwrap") or "bwrap"
         self._cgroups, limits = cgroups.for_settings(settings)
-        self.status.update(pool=settings.effective_pool_size, alive=0, uid=settings.uid,
+        identity = sandbox_identity(settings)
+        uid = identity[0] if identity is not None else os.geteuid()  # a non-root service: its own
+        self.status.update(pool=settings.effective_pool_size, alive=0, uid=uid,
                            job_limits=limits, seccomp=seccomp_status())  # fmt: skip
 
     @classmethod

@@ -1,8 +1,9 @@
 """A zygote: started clean inside bubblewrap, it runs each job as two confined children.
 
 Standard library only; runs as ``/usr/bin/python3 -I -S /zygote.py <control-fd>`` inside
-``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN in the
-sandbox's own user namespace only (to make the per-job namespaces below). The one-job
+``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN and
+CAP_SETPCAP in the sandbox's own user namespace only (to make the per-job namespaces below
+and to empty each job's bounding set). The one-job
 backends run the same file for a single job (``bwrap`` per job, or a plain process).
 
 It never sees a secret: empty environment, no settings, no service code, and it never reads
@@ -22,7 +23,9 @@ Control protocol on a SOCK_SEQPACKET socket, one message each:
 Each job is two children made by clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC): the
 code's process and the tests' process, each PID 1 of its own PID namespace (everything it
 starts dies with it; it cannot see or signal the other, nor the zygote), each with its own
-size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. Then: no capabilities,
+size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. First of all it joins the
+job's cgroup (through ``cgroup.procs`` files the service opened: one memory and process
+budget for all of the job's processes; the zygote stays outside). Then: no capabilities,
 no_new_privs, the job seccomp filter (no nested namespaces, mount, ptrace, keyctl, bpf ...),
 rlimits, and the harness. They talk only over two pipes the zygote made for them. The
 zygote waits for the tests' process, then kills the code's; the job's time cap kills both.
