@@ -238,3 +238,19 @@ def test_job_cgroups_of_a_service_that_died_are_removed() -> None:
         mine.remove()
         if stale.exists():
             stale.rmdir()
+
+
+def test_a_memory_kill_is_scored_as_a_memory_limit_not_unsafe_code() -> None:
+    from selfheal.services.evaluator.scoring import _execution_gates
+
+    def verdict(violation: str) -> ExecutionVerdict:
+        return ExecutionVerdict(status="violation", backend="zygote", duration_ms=1.0,
+                                loaded=True, load_error=None, entry_point_defined=True,
+                                violation=violation)  # fmt: skip
+
+    assert _execution_gates(verdict("memory_limit"), "provided", "f", None) == [
+        ("memory_limit", "runtime_error")
+    ]
+    assert _execution_gates(verdict("killed"), "provided", "f", None) == [
+        ("sandbox_violation", "unsafe_code")
+    ]
