@@ -198,6 +198,9 @@ class SandboxSettings(BaseSettings):
     tmp_mb: int = 64  # size of a job's private /tmp (its working directory)
     python: str = "/usr/bin/python3"
     min_isolation: Literal["process", "namespaces", "bwrap"] = "process"
+    # One memory + process budget per job (memory_mb, max_processes) from a cgroup: auto (when
+    # the machine allows), required (refuse to start without), off (per-process rlimits only).
+    cgroup: Literal["auto", "required", "off"] = "auto"
     pool_size: int = Field(default=0, ge=0)  # warm zygotes; 0 = one per CPU core
     uid: int = Field(default=65534, ge=1)  # when the service runs as root, jobs run as this
     gid: int = Field(default=65534, ge=1)

@@ -131,6 +131,8 @@ def _execution_gates(
     if execution.status == "timeout":
         return [("timeout", "timeout")]
     if execution.status == "violation":
+        if execution.violation == "memory_limit":  # the job's memory budget ran out
+            return [("memory_limit", "runtime_error")]
         return [("sandbox_violation", "unsafe_code")]
     if execution.status == "crashed":
         return [("crashed", "runtime_error")]
