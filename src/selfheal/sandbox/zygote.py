@@ -326,7 +326,7 @@ class ZygoteSandbox(Sandbox):
         super().__init__(settings)
         self._idle: asyncio.Queue[Zygote] = asyncio.Queue()
         self._zygotes: list[Zygote] = []
-        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
         self.status.update(pool=settings.effective_pool_size, alive=0, uid=settings.uid)
 
     @classmethod
