@@ -21,6 +21,19 @@ def _shingles(text: str, size: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+def template_shingles(texts: list[str]) -> set[tuple[str, ...]]:
+    """Word runs shared by at least half of several requests: the clients' boilerplate
+    ("Complete the following Python function ..."), not anything task-specific."""
+    if len(texts) < 2:
+        return set()
+    counts: dict[tuple[str, ...], int] = {}
+    for text in set(texts):
+        for shingle in _shingles(text):
+            counts[shingle] = counts.get(shingle, 0) + 1
+    distinct = len(set(texts))
+    return {s for s, n in counts.items() if distinct >= 2 and n * 2 >= distinct}
+
+
 def task_identifiers(entry_points: Iterable[str | None]) -> set[str]:
     """Function names of the replayed tasks that would be task-specific in a prompt (a
     name of one short common word, like ``add``, says nothing about the task)."""
@@ -43,9 +56,8 @@ def rejection(
         return "unchanged from the incumbent"
     if len(text) > max_chars:
         return f"too long: {len(text)} characters, the limit is {max_chars}"
-    inherited = _shingles(incumbent)
-    new = _shingles(text) - inherited
-    for task_text in task_texts:
+    new = _shingles(text) - _shingles(incumbent) - template_shingles(texts := list(task_texts))
+    for task_text in texts:
         if new & _shingles(task_text):
             return "copies text from a logged request"
     found = set(_IDENTIFIER.findall(text)) - set(_IDENTIFIER.findall(incumbent))
