@@ -65,10 +65,13 @@ class BenchConfig:
     visible: int = 8
     heldout: int = 8
     sabotage: list[str] = field(default_factory=lambda: list(SABOTAGE))
-    history_modes: list[bool] = field(default_factory=lambda: [True, False])
+    history_modes: list[bool] = field(default_factory=lambda: [False, True])
     judge: str = "evidence"  # evidence | model
     seed: int = 0
     llm_timeout_s: float = 600.0
+    # HumanEval answers are short; a sabotaged model that rambles is cut here rather than
+    # holding a CPU-bound single-slot server for minutes (the services use 2048).
+    worker_max_tokens: int = 768
     optimizer: OptimizerSettings = field(
         default_factory=lambda: OptimizerSettings(candidates=2, refine_rounds=2, run_budget_s=1800)
     )
@@ -123,12 +126,18 @@ class InProcessSystem:
         self.test_writer = _offline(Role.TEST_WRITER)  # never called: every task has tests
         self.sandbox = sandbox
         self.evaluator_settings = EvaluatorSettings()
+        self.max_tokens = config.worker_max_tokens
 
     async def answer(self, prompt: str, item: ReplayItem) -> tuple[ReplayOutcome, dict[str, Any]]:
         """One request with ``prompt`` as the system prompt; the outcome and a log row."""
         started = time.perf_counter()
         response = await self.worker.generate(
-            LLMRequest(role=Role.WORKER, system=prompt, prompt=item.refined_input)
+            LLMRequest(
+                role=Role.WORKER,
+                system=prompt,
+                prompt=item.refined_input,
+                max_tokens=self.max_tokens,
+            )
         )
         worker_ms = (time.perf_counter() - started) * 1000
         ev = await evaluate(
@@ -420,9 +429,22 @@ async def run_real_heal_benchmark(config: BenchConfig, *, output_dir: Path) -> d
             good_rows: list[dict[str, Any]] = []
             good_visible = await _good_phase(bench, visible, good_rows)
             good_heldout = await bench.phase("good prompt, held-out", GOOD_PROMPT, heldout)
-            cycles = []
-            for sabotage in config.sabotage:
-                for history in config.history_modes:
+            cycles: list[dict[str, Any]] = []
+            for history in config.history_modes:
+                for sabotage in config.sabotage:
+                    if cycles:  # what is done so far survives an interrupted run
+                        write_reports(
+                            _summary(
+                                config,
+                                visible,
+                                heldout,
+                                good_visible,
+                                good_heldout,
+                                cycles,
+                                time.monotonic() - started,
+                            ),
+                            output_dir,
+                        )
                     cycles.append(
                         await bench.cycle(
                             sabotage,

@@ -80,7 +80,7 @@ def _heal_in_process(
     from selfheal.bench.heal_tasks import SABOTAGE
     from selfheal.core.config import OptimizerSettings
 
-    modes = {"both": [True, False], "with": [True], "without": [False]}
+    modes = {"both": [False, True], "with": [True], "without": [False]}
     if history not in modes:
         raise typer.BadParameter("--history is both, with or without")
     if judge not in ("evidence", "model"):
