@@ -357,7 +357,14 @@ class Bench:
                 "promoted_version": live_version if promoted else None,
                 "promoted_prompt": live_prompt if promoted else None,
                 "promoted_diff": _diff(bad_prompt, live_prompt) if promoted else None,
-                "time_to_heal_s": round(healed_at - broken_at, 1) if promoted else None,
+                # From the sabotage going live to the healed prompt going live, without the
+                # benchmark's own unlogged held-out phase in between.
+                "time_to_heal_s": (
+                    round(healed_at - broken_at - sabotaged_heldout.seconds, 1)
+                    if promoted
+                    else None
+                ),
+                "sabotage_phase_s": sabotaged.seconds,
                 "optimizer_run_s": round(run_s, 1),
                 "optimizer_llm_calls": sum(s[0] for s in spent),
                 "optimizer_input_tokens": sum(s[1] for s in spent),
