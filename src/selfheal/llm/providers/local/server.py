@@ -50,15 +50,23 @@ class ServerConfig:
         ]  # fmt: skip
 
 
-def probe(url: str, timeout: float = 2.0) -> str:
-    """``ready``, ``loading`` (503 while the model loads) or ``down``."""
+def probe(url: str, timeout: float = 2.0, alias: str | None = None) -> str:
+    """``ready``, ``loading`` (503 while the model loads) or ``down``; with ``alias``,
+    ``foreign`` when what answers there serves another model (someone else's server)."""
+    root = url.rstrip("/")
     try:
-        response = httpx.get(url.rstrip("/") + "/health", timeout=timeout)
-    except httpx.HTTPError:
+        response = httpx.get(root + "/health", timeout=timeout)
+        if response.status_code != 200:
+            return "loading" if response.status_code == 503 else "down"
+        if alias is None:
+            return "ready"
+        listed = httpx.get(root + "/v1/models", timeout=timeout).json().get("data", [])
+    except (httpx.HTTPError, ValueError, AttributeError):
         return "down"
-    if response.status_code == 200:
-        return "ready"
-    return "loading" if response.status_code == 503 else "down"
+    names = {
+        str(n) for m in listed if isinstance(m, dict) for n in [m.get("id"), *m.get("aliases", [])]
+    }
+    return "ready" if alias in names else "foreign"
 
 
 class ModelServer:
@@ -111,6 +119,11 @@ class ModelServer:
         with self._lock:
             if self._proc is not None:
                 return
+            if probe(self.url, timeout=1.0) != "down":
+                raise RuntimeError(
+                    f"{self.url} already answers: port {self.config.port} is taken by another "
+                    "server (set LLM_LOCAL_PORT or --model-port)"
+                )
             self._stopping.clear()
             self.state = "starting"
             self._spawn()
@@ -124,7 +137,7 @@ class ModelServer:
         limit = self.start_timeout_s if timeout is None else timeout
         began = time.monotonic()
         while True:
-            ready = probe(self.url, timeout=1.0) == "ready"
+            ready = self._alive() and self._probe() == "ready"
             if ready:
                 self.state = "ready"
             elapsed = time.monotonic() - began
@@ -144,6 +157,13 @@ class ModelServer:
                 )
             time.sleep(self.poll_s)
 
+    def _alive(self) -> bool:
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
+    def _probe(self) -> str:
+        return probe(self.url, timeout=1.0, alias=self.config.alias)
+
     def _watch(self) -> None:
         fast_deaths = 0
         while not self._stopping.is_set():
@@ -152,7 +172,7 @@ class ModelServer:
                 return
             code = proc.poll()
             if code is None:
-                if self.state in ("starting", "restarting") and probe(self.url, 1.0) == "ready":
+                if self.state in ("starting", "restarting") and self._probe() == "ready":
                     self.state = "ready"
                 self._stopping.wait(self.poll_s)
                 continue
@@ -210,7 +230,13 @@ class ModelServer:
         }
 
 
+def _orphaned(parent_pid: int) -> bool:
+    return bool(parent_pid) and os.getppid() != parent_pid
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if _orphaned(args.parent_pid):
+        return 0
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -229,7 +255,7 @@ def _serve(args: argparse.Namespace) -> int:
     server = xllamacpp.Server(params)  # loads the model, then serves on a native thread
     print(f"model server: {args.alias} on {server.listening_address}", flush=True)
     # Orphaned (the supervisor was SIGKILLed): exit rather than hold the port and the RAM.
-    while not stop.wait(1.0) and (not args.parent_pid or os.getppid() == args.parent_pid):
+    while not stop.wait(1.0) and not _orphaned(args.parent_pid):
         pass
     del server
     return 0
