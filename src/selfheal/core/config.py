@@ -320,6 +320,18 @@ class Settings(BaseSettings):
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
 
+    @model_validator(mode="after")
+    def _calls_wait_for_a_local_model(self) -> Settings:
+        """A CPU model takes minutes where an API takes seconds: unless SERVICE_TIMEOUT_S is
+        set, a call to the worker or evaluator may last as long as two local LLM calls."""
+        if (
+            "request_timeout_s" not in self.service.model_fields_set
+            and self.llm.effective_provider == "local"
+        ):
+            floor = 2 * self.llm.local_timeout_s + 60
+            self.service.request_timeout_s = max(self.service.request_timeout_s, floor)
+        return self
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
