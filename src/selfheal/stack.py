@@ -21,7 +21,7 @@ import httpx
 from selfheal.core.config import get_settings
 from selfheal.db import migrate
 from selfheal.llm.base import Role
-from selfheal.llm.providers.local.models import Progress, resolve_model
+from selfheal.llm.providers.local.models import DEFAULT_MODEL, Progress, resolve_model
 from selfheal.llm.providers.local.server import ModelServer, ServerConfig
 from selfheal.llm.registry import role_settings
 from selfheal.services.optimizer.standalone import StandaloneOptimizer, open_optimizer
@@ -92,7 +92,7 @@ class Stack:
         for role in Role:
             provider, model, _, base_url = role_settings(llm, role)
             if provider == "local" and not base_url:
-                return model or "qwen2.5-coder-1.5b"
+                return model or DEFAULT_MODEL
         return None
 
     def prepare_model_server(self, progress: Progress | None = None) -> ModelServer | None:

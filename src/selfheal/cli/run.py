@@ -52,10 +52,16 @@ def _start(stack: Stack) -> None:
     console.print(
         f"starting the local model server: {server.config.alias} ({server.config.model_path})"
     )
+    shown = [0.0]
     with console.status("") as status:
 
         def progress(elapsed: float, state: str) -> None:
-            status.update(f"local model {server.config.alias}: {state} … {elapsed:.0f} s")
+            line = f"local model {server.config.alias}: {state} … {elapsed:.0f} s"
+            if console.is_terminal:
+                status.update(line)
+            elif elapsed - shown[0] >= 10:  # a log, not a terminal: one line every 10 s
+                shown[0] = elapsed
+                console.print(line)
 
         began = time.monotonic()
         stack.start_services(model_progress=progress)
