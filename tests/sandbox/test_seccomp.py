@@ -30,7 +30,8 @@ pytestmark = pytest.mark.skipif(
     not SECCOMP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=SECCOMP_WHY
 )
 BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
-SETTINGS = SandboxSettings(timeout_s=3, job_timeout_s=10, pool_size=1)
+# RLIMIT_NPROC counts every process of the sandbox uid on the machine: leave room.
+SETTINGS = SandboxSettings(timeout_s=3, job_timeout_s=10, pool_size=1, max_processes=256)
 GOOD = "def f(x):\n    return x * 2\n"
 NUMBERS = (
     "clone", "clone3", "unshare", "setns", "ptrace", "keyctl", "add_key", "bpf",

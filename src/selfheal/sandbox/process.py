@@ -27,6 +27,7 @@ from selfheal.sandbox.zygote import (
     confinement_available,
     job_cgroup,
     plain_wrapper,
+    remove_cgroup,
     seccomp_status,
 )
 
@@ -74,7 +75,7 @@ class _OneShot(Sandbox):
                 # Not while a spawn is in flight: its pid is not in _running yet.
                 reap_orphans(self._running)
             if cgroup is not None:
-                cgroup.remove()  # and with it whatever of the job was still running
+                remove_cgroup(cgroup)  # and with it whatever of the job was still running
             shutil.rmtree(workdir, ignore_errors=True)
 
 

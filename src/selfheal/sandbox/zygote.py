@@ -77,6 +77,13 @@ def confinement_available() -> tuple[bool, str]:
     return True, ""
 
 
+def remove_cgroup(cgroup: JobCgroup) -> None:
+    try:
+        cgroup.remove()
+    except OSError as exc:  # never fail a job or a shutdown over it
+        log.warning("SANDBOX: could not remove the job cgroup %s: %s", cgroup.dirs, exc)
+
+
 def seccomp_status() -> str:
     ok, why = seccomp.supported()
     return "on: no nested namespaces, mounts, ptrace, keyctl, bpf, io_uring ..." if ok else why
@@ -180,7 +187,7 @@ class Zygote:
         main = [path("/zygote.py")] if wrapped else ["-c", ZYGOTE_MAIN.read_text()]
         if not wrapped:
             os.close(fds.pop("/zygote.py"))
-        join_fds = self.cgroup.open_join_fds() if self.cgroup is not None else []
+        join_fds = self._join_fds()
         clone_nr = clone_number()
         command = [
             self.settings.python, "-I", "-S", *main, str(theirs.fileno()),
@@ -234,6 +241,18 @@ class Zygote:
             )
         self.namespaces = bool(hello.get("namespaces"))
         self.alive = True
+
+    def _join_fds(self) -> list[int]:
+        if self.cgroup is None:
+            return []
+        try:
+            return self.cgroup.open_join_fds()
+        except OSError as exc:  # e.g. removed under us
+            if self.settings.cgroup == "required":
+                raise SandboxError(f"zygote {self.index}: the job cgroup is gone: {exc}") from exc
+            log.warning("SANDBOX: zygote %s runs without its job cgroup: %s", self.index, exc)
+            self.cgroup = None
+            return []
 
     async def kill(self) -> None:
         self.alive = False
@@ -408,7 +427,7 @@ class ZygoteSandbox(Sandbox):
         for zygote in self._zygotes:
             await zygote.kill()
             if zygote.cgroup is not None:
-                zygote.cgroup.remove()
+                remove_cgroup(zygote.cgroup)
         self._update_status()
 
     def _update_status(self) -> None:
