@@ -64,6 +64,7 @@ class _OneShot(Sandbox):
                 self._spawning -= 1
             assert zygote.proc is not None
             self._running.add(zygote.proc.pid)
+            self.status["job_namespaces"] = zygote.job_namespaces
             result = await zygote.run(job, workdir=workdir)
             result.backend = self.name
             return result

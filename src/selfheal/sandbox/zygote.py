@@ -170,7 +170,8 @@ class Zygote:
         self.proc: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self.alive = False
-        self.namespaces = False
+        self.namespaces = False  # each job child in its own PID, mount and IPC namespaces
+        self.user_namespace = False  # ... made in a user namespace of its own (+ network)
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -240,7 +241,15 @@ class Zygote:
                 f"zygote {self.index} did not start: {stderr.decode(errors='replace').strip()}"
             )
         self.namespaces = bool(hello.get("namespaces"))
+        self.user_namespace = bool(hello.get("user_namespace"))
         self.alive = True
+
+    @property
+    def job_namespaces(self) -> str:
+        """What /ready says about the namespaces of each job process."""
+        if not self.namespaces:
+            return "none: the job shares the zygote's PID, mount and IPC namespaces"
+        return "pid, mount, ipc" + (", user, net" if self.user_namespace else "") + " per job"
 
     def _join_fds(self) -> list[int]:
         if self.cgroup is None:
@@ -419,6 +428,7 @@ class ZygoteSandbox(Sandbox):
         await asyncio.gather(*(z.start() for z in self._zygotes))
         if not all(z.namespaces for z in self._zygotes):
             raise SandboxError("the zygote cannot create per-job namespaces inside bubblewrap")
+        self.status["job_namespaces"] = self._zygotes[0].job_namespaces
         for zygote in self._zygotes:
             self._idle.put_nowait(zygote)
         self._update_status()
