@@ -101,8 +101,9 @@ class BwrapSandbox(_OneShot):
 
 class ProcessSandbox(_OneShot):
     """A plain child process per job (rlimits, own session, the job filter; own network and
-    SysV IPC namespaces when the service may make them; the job cgroup when there is one).
-    Code can see the host's files and processes of its uid."""
+    SysV IPC namespaces when the service may make them; the job cgroup when there is one;
+    per-job user/PID/mount/IPC/network namespaces where unprivileged user namespaces exist).
+    Code can read the host's files that its uid can read."""
 
     name: ClassVar[str] = "process"
     isolation: ClassVar[Isolation] = Isolation.PROCESS
