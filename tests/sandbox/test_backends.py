@@ -237,3 +237,25 @@ async def test_setsid_leftovers_do_not_survive_the_job(sandbox: Sandbox) -> None
             break
         await asyncio.sleep(0.01)
     assert _processes_running(["sleep", marker]) == []
+
+
+async def test_multiprocessing_works_and_dev_shm_is_the_jobs_own(sandbox: Sandbox) -> None:
+    if not await _namespaced(sandbox):
+        pytest.skip("no per-job namespaces here (no unprivileged user namespaces)")
+    marker = f"selfheal-left-{os.getpid()}"
+    code = (
+        "import multiprocessing, os\n"
+        "def sq(x):\n"
+        "    return x * x\n"
+        "def f(leave):\n"
+        "    if not leave:\n"
+        "        return os.listdir('/dev/shm')\n"
+        f"    open('/dev/shm/{marker}', 'w').write('x')\n"
+        "    with multiprocessing.Pool(2) as pool:\n"
+        "        return pool.map(sq, range(5))\n"
+    )
+    verdict = await _run(sandbox, code, "assert f(True) == [0, 1, 4, 9, 16]\n")
+    assert verdict.passed == 1, verdict.tests
+    verdict = await _run(sandbox, code, "assert f(False) == []\n")
+    assert verdict.passed == 1, verdict.tests
+    assert marker not in os.listdir("/dev/shm")  # nor on the host

@@ -93,8 +93,14 @@ def _map_ids(uid: int, gid: int) -> None:
 
 
 def _mount_private(tmp_mb: int) -> None:
+    """The job's own /tmp, /dev/shm (POSIX shared memory, multiprocessing's semaphores) and
+    /proc: all gone with its mount namespace."""
     tmp_opts = f"size={tmp_mb}m,nr_inodes=4096,mode=0700".encode()
     _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
+    if os.path.isdir("/dev/shm"):
+        shm_opts = f"size={tmp_mb}m,nr_inodes=1024,mode=1777".encode()
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", flags, shm_opts), "shm")
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
 
