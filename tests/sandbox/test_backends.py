@@ -159,8 +159,10 @@ def test_auto_prefers_the_zygote_and_refuses_weaker_isolation(
     if BWRAP_OK:
         box = build_sandbox(SandboxSettings(backend="auto", min_isolation="bwrap"))
         assert box.name == "zygote" and box.effective_isolation == Isolation.BWRAP
-    with pytest.raises(ConfigurationError, match="refusing to run untrusted code"):
-        build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
+    refused = build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
+    assert refused.refusal is not None and refused.status["ok"] is False
+    assert "below SANDBOX_MIN_ISOLATION=bwrap" in refused.refusal
+    assert "SANDBOX_MIN_ISOLATION=process" in refused.refusal
     with pytest.raises(ConfigurationError, match="unknown SANDBOX_BACKEND"):
         build_sandbox(SandboxSettings(backend="chroot"))
 

@@ -88,7 +88,7 @@ class BwrapSandbox(_OneShot):
 
     def __init__(self, settings: SandboxSettings) -> None:
         super().__init__(settings)
-        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -406,7 +406,7 @@ class ZygoteSandbox(Sandbox):
         super().__init__(settings)
         self._idle: asyncio.Queue[Zygote] = asyncio.Queue()
         self._zygotes: list[Zygote] = []
-        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
         self._cgroups, limits = cgroups.for_settings(settings)
         identity = sandbox_identity(settings)
         uid = identity[0] if identity is not None else os.geteuid()  # a non-root service: its own
