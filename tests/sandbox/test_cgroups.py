@@ -248,13 +248,21 @@ def test_job_cgroups_of_a_service_that_died_are_removed() -> None:
     parent = next(iter(SUPPORT.parents.values()))
     stale = parent / f"selfheal-{gone.pid}-zygote0"
     stale.mkdir()
+    busy = parent / f"selfheal-{gone.pid}-zygote1"  # a dead pid, but processes inside
+    busy.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (busy / "cgroup.procs").write_text(str(sleeper.pid))
     mine = JobCgroup.create("alive", 16 * MiB, 4, SUPPORT)  # this service's own: kept
     try:
         assert cgroups.remove_stale(SUPPORT) >= 1
         assert not stale.exists()
+        assert busy.exists() and sleeper.poll() is None  # never killed on a guess
         assert all(d.exists() for d in mine.dirs.values())
     finally:
+        sleeper.kill()
+        sleeper.wait()
         mine.remove()
+        JobCgroup(SUPPORT, {"x": busy}).remove()
         if stale.exists():
             stale.rmdir()
 
