@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from selfheal.cli._common import console, settings
+from selfheal.cli._status import StatusLine
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
 from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
@@ -18,11 +19,14 @@ from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 
 def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
+    manager = stack.config.url("manager")
     console.print(
-        f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
-        f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"
+        f"[bold green]selfheal is up[/bold green]\n"
+        f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
+        f"  worker     {stack.config.url('worker')}\n  evaluator  {stack.config.url('evaluator')}\n"
         f"database: {_redact(env['DATABASE_URL'])}   LLM: {cfg.llm.effective_provider}   "
-        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)"
+        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)",
+        highlight=False,
     )
 
 
@@ -62,9 +66,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
         _banner(stack, env)
+        status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
+        status.start()
         try:
             code = asyncio.run(serve_until_stopped(stack))
         finally:
+            status.stop()
             stack.stop_services()
         console.print("selfheal stopped")
         raise typer.Exit(code)

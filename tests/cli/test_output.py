@@ -1,0 +1,33 @@
+"""Code and model output are printed as they are: never read as rich markup."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from selfheal.cli._common import print_code
+
+CODE = (
+    "def is_palindrome(text: str) -> bool:\n"
+    '    """[bold]not markup[/bold]"""\n'
+    "    cleaned = [c.lower() for c in text if c.isalnum()]\n"
+    "    return cleaned == cleaned[::-1]\n"
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_piped_output_is_the_code_byte_for_byte() -> None:
+    buf = io.StringIO()
+    print_code(CODE, out=Console(file=buf, force_terminal=False, width=20))
+    assert buf.getvalue() == CODE
+
+
+def test_a_terminal_shows_every_character_of_every_line_highlighted() -> None:
+    buf = io.StringIO()
+    print_code(CODE, out=Console(file=buf, force_terminal=True, width=30, color_system="standard"))
+    raw = buf.getvalue()
+    assert "\x1b[" in raw  # highlighted
+    shown = [line.rstrip() for line in ANSI.sub("", raw).splitlines()]
+    assert shown == CODE.splitlines()  # narrower than the code, yet nothing wrapped or cropped
