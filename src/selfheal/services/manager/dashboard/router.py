@@ -65,6 +65,12 @@ router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=Fa
 guarded = [Depends(require_dashboard_key)]
 
 
+def _script_json(data: Any) -> str:
+    """JSON safe inside a <script> element whatever the strings hold."""
+    text = json.dumps(data)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _render(name: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(templates.get_template(name).render(**context))
 
@@ -135,7 +141,7 @@ async def dashboard(
         runs=runs,
         runs_offset=runs_offset,
         page_size=PAGE_SIZE,
-        chart_json=json.dumps(chart_data).replace("</", "<\\/"),
+        chart_json=_script_json(chart_data),
         refresh_s=refresh,
     )
 
