@@ -15,6 +15,7 @@ from selfheal.db import execution_logs
 from selfheal.db.models import utcnow
 from selfheal.services.manager import prompt_service
 from selfheal.services.manager.dashboard import queries
+from selfheal.services.manager.dashboard.version_stats import VersionStatsCache
 from tests.conftest import LiveStack, new_sqlite_database
 
 KEY = "dashboard-key-42"
@@ -134,3 +135,18 @@ def test_the_page_escapes_what_users_and_models_wrote(keyed: LiveStack) -> None:
     page = httpx.get(keyed.url() + "/dashboard", headers=headers).text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
     assert "<img src=x" not in page
+
+
+async def test_incremental_version_stats_equal_a_full_aggregate(session: AsyncSession) -> None:
+    cache = VersionStatsCache()
+    for i in range(6):  # settled: older than the settle time
+        await _log(session, minutes_ago=120 - i, passed=i % 3 != 0, version=1 + i % 2)
+    await _log(session, minutes_ago=0, passed=False, version=2)  # fresh
+    full = await execution_logs.version_stats(session, task_type="code_generation")
+    assert await cache.stats(session, task_type="code_generation") == full
+    for i in range(3):  # more of both kinds after the first look
+        await _log(session, minutes_ago=90, passed=True, version=3)
+        await _log(session, minutes_ago=0, passed=i == 0, version=2)
+    full = await execution_logs.version_stats(session, task_type="code_generation")
+    assert full[2]["requests"] == 7 and full[3]["requests"] == 3
+    assert await cache.stats(session, task_type="code_generation") == full

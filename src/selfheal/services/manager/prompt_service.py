@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core.errors import NotFoundError
@@ -13,6 +15,15 @@ from selfheal.db.models import Prompt, PromptAuthor, PromptStatus
 from selfheal.services.manager.schemas import PromptOut
 from selfheal.services.optimizer import rollout
 
+
+class StatsSource(Protocol):
+    """Live stats per version of one task type (``execution_logs.version_stats``'s shape)."""
+
+    async def __call__(
+        self, session: AsyncSession, *, task_type: str
+    ) -> dict[int, dict[str, float]]: ...
+
+
 _NO_STATS = {"requests": 0.0, "passes": 0.0, "pass_rate": 0.0, "avg_score": 0.0}
 
 
@@ -21,14 +32,17 @@ async def list_live(session: AsyncSession) -> list[PromptOut]:
     return [PromptOut.model_validate(p) for p in await prompt_repo.list_active(session)]
 
 
-async def versions(session: AsyncSession, *, task_type: str) -> list[PromptOut]:
-    """Every version of a task type, newest first, each with its live stats (one
-    aggregate query)."""
+async def versions(
+    session: AsyncSession, *, task_type: str, stats: StatsSource | None = None
+) -> list[PromptOut]:
+    """Every version of a task type, newest first, each with its live stats (aggregated in
+    SQL; ``stats`` may serve them incrementally, as the dashboard does)."""
     rows = await prompt_repo.list_versions(session, task_type=task_type)
     if not rows:
         raise NotFoundError(f"task type {task_type!r} has no prompts")
-    stats = await execution_logs.version_stats(session, task_type=task_type)
-    return [_with_stats(p, stats) for p in rows]
+    source = stats or execution_logs.version_stats
+    per_version = await source(session, task_type=task_type)
+    return [_with_stats(p, per_version) for p in rows]
 
 
 def _with_stats(prompt: Prompt, stats: dict[int, dict[str, float]]) -> PromptOut:

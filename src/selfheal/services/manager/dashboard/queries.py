@@ -60,10 +60,12 @@ async def timeline(session: AsyncSession, *, win: Window) -> dict[str, list[dict
         await session.execute(
             select(_LOG.task_type, bucket, func.count(), _PASSED, func.avg(_LOG.evaluation_score))
             .where(_LOG.created_at >= win.start, _LOG.status == "completed")
-            .group_by(_LOG.task_type, bucket)
-            .order_by(_LOG.task_type, bucket)
+            # bucket first and no ORDER BY: grouped by task_type first, SQLite would walk
+            # a task_type index over the whole table instead of the window's range
+            .group_by(bucket, _LOG.task_type)
         )
     ).all()
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
     out: dict[str, list[dict[str, Any]]] = {}
     for task_type, b, total, passes, avg in rows:
         out.setdefault(task_type, []).append(

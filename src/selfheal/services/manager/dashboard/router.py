@@ -20,7 +20,7 @@ from selfheal.db import execution_logs
 from selfheal.services.common.auth import presented_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import prompt_service
-from selfheal.services.manager.dashboard import queries
+from selfheal.services.manager.dashboard import queries, version_stats
 
 COOKIE = "selfheal_api_key"
 PAGE_SIZE = 25
@@ -105,9 +105,12 @@ async def dashboard(
     events = await queries.version_events(session, since=win.start)
     names = sorted(set(await queries.task_types(session)) | set(series))
     histories = {}
+    cached_stats = version_stats.for_session(session).stats
     for name in names:
         try:
-            histories[name] = await prompt_service.versions(session, task_type=name)
+            histories[name] = await prompt_service.versions(
+                session, task_type=name, stats=cached_stats
+            )
         except NotFoundError:
             histories[name] = []
     live = await prompt_service.list_live(session)
