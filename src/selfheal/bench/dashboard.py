@@ -30,7 +30,7 @@ from selfheal.db import migrate
 from selfheal.db.models import OptimizationRun, Prompt, utcnow
 from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.services.manager import prompt_service
-from selfheal.services.manager.dashboard import queries
+from selfheal.services.manager.dashboard import queries, version_stats
 from selfheal.services.manager.dashboard.router import PAGE_SIZE
 
 TASK_TYPES = ("code_generation", "code_review", "sql_generation")
@@ -186,13 +186,17 @@ async def time_queries(url: str, *, repeats: int, hours: float) -> dict[str, dic
             win = await queries.window(s, hours=hours)
             deep = await queries.requests_page(s, failed_only=True, before_id=None, limit=1)
             deep_id = int(deep[0]["id"]) // 2 if deep else None
+            cache = version_stats.VersionStatsCache()
             cases: dict[str, Callable[[], Awaitable[Any]]] = {
                 "window": lambda: queries.window(s, hours=hours),
                 "timeline": lambda: queries.timeline(s, win=win),
                 "version_events": lambda: queries.version_events(s, since=win.start),
                 "task_types": lambda: queries.task_types(s),
-                "prompt_history_with_live_stats (per task type)": lambda: prompt_service.versions(
-                    s, task_type="code_generation"
+                "prompt_history_full_aggregate (API, per task type)": lambda: (
+                    prompt_service.versions(s, task_type="code_generation")
+                ),
+                "prompt_history_incremental (dashboard, per task type)": lambda: (
+                    prompt_service.versions(s, task_type="code_generation", stats=cache.stats)
                 ),
                 "live_prompts": lambda: prompt_service.list_live(s),
                 "failures_page_1": lambda: queries.requests_page(

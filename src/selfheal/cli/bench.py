@@ -32,18 +32,21 @@ def heal(
 ) -> None:
     """Install bad prompts and measure how the running system heals itself."""
     from selfheal.bench.heal import print_summary, run_heal_benchmark
+    from selfheal.cli._progress import heal_requests, steps
 
-    summary = run_async(
-        run_heal_benchmark(
-            manager_url=url,
-            cycles=cycles,
-            requests=requests,
-            output_dir=output_dir,
-            manual=manual,
-            heal_timeout_s=timeout,
-            threshold=threshold,
+    with steps("heal benchmark", heal_requests(cycles, requests)) as advance:
+        summary = run_async(
+            run_heal_benchmark(
+                manager_url=url,
+                cycles=cycles,
+                requests=requests,
+                output_dir=output_dir,
+                manual=manual,
+                heal_timeout_s=timeout,
+                threshold=threshold,
+                on_request=advance,
+            )
         )
-    )
     print_summary(summary)
     raise typer.Exit(0 if summary["healed"] else 1)
 

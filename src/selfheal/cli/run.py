@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from selfheal.cli._common import console, settings
+from selfheal.cli._progress import heal_requests, steps
 from selfheal.cli._status import StatusLine
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
@@ -136,10 +137,11 @@ def register(app: typer.Typer) -> None:
             watcher = await stack.start_watcher()
             task = asyncio.create_task(watcher.run())
             try:
-                return await run_heal_benchmark(
-                    manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
-                    output_dir=output_dir, manual=False,
-                )  # fmt: skip
+                with steps("healing a bad prompt", heal_requests(cycles, requests)) as advance:
+                    return await run_heal_benchmark(
+                        manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
+                        output_dir=output_dir, manual=False, on_request=advance,
+                    )  # fmt: skip
             finally:
                 await stack.stop_watcher()
                 task.cancel()

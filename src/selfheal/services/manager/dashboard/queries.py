@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog, OptimizationRun, Prompt, PromptAuthor, utcnow
+from selfheal.services.manager.dashboard import version_stats
 from selfheal.services.manager.schemas import LiveVersion, SystemStatus
 
 _LOG = ExecutionLog
@@ -186,7 +187,7 @@ async def runs_page(session: AsyncSession, *, offset: int, limit: int) -> list[O
 
 async def system_status(session: AsyncSession) -> SystemStatus:
     """Requests, last hour's pass rate, live versions and the model that served last."""
-    total = int(await session.scalar(select(func.count()).select_from(_LOG)) or 0)
+    total = await version_stats.for_session(session).total_requests(session)
     hour_total, hour_passes = (
         await session.execute(
             select(func.count(), _PASSED).where(

@@ -68,21 +68,45 @@ async def _aggregate(
     return {int(v): (int(n), int(p or 0), float(s or 0.0), int(k)) for v, n, p, s, k in rows}
 
 
+async def _settled_id(session: AsyncSession) -> int | None:
+    return await session.scalar(
+        select(func.max(_LOG.id)).where(_LOG.created_at < utcnow() - timedelta(seconds=SETTLE_S))
+    )
+
+
 class VersionStatsCache:
-    """Per task type: requests, passes, pass rate and mean score of every prompt version."""
+    """Per task type: requests, passes, pass rate and mean score of every prompt version;
+    and the number of execution logs."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, _TaskCache] = {}
         self._lock = asyncio.Lock()
+        self._count_settled_id = 0
+        self._count = 0
+
+    async def total_requests(self, session: AsyncSession) -> int:
+        """``SELECT count(*)`` over all logs, counted incrementally by id range."""
+        async with self._lock:
+            settled = await _settled_id(session)
+            if settled is not None and settled > self._count_settled_id:
+                self._count += int(
+                    await session.scalar(
+                        select(func.count()).where(
+                            _LOG.id > self._count_settled_id, _LOG.id <= settled
+                        )
+                    )
+                    or 0
+                )
+                self._count_settled_id = settled
+            fresh = await session.scalar(
+                select(func.count()).where(_LOG.id > self._count_settled_id)
+            )
+            return self._count + int(fresh or 0)
 
     async def stats(self, session: AsyncSession, *, task_type: str) -> dict[int, dict[str, float]]:
         async with self._lock:
             cache = self._tasks.setdefault(task_type, _TaskCache())
-            settled = await session.scalar(
-                select(func.max(_LOG.id)).where(
-                    _LOG.created_at < utcnow() - timedelta(seconds=SETTLE_S)
-                )
-            )
+            settled = await _settled_id(session)
             if settled is not None and settled > cache.settled_id:
                 new = await _aggregate(
                     session, task_type=task_type, after_id=cache.settled_id, upto_id=settled
