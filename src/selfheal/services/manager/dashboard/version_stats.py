@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog, utcnow
@@ -46,6 +46,14 @@ class _TaskCache:
 async def _aggregate(
     session: AsyncSession, *, task_type: str, after_id: int, upto_id: int | None
 ) -> dict[int, tuple[int, int, float, int]]:
+    # After the first look the id range is short, but SQLite cannot tell and would walk the
+    # task_type index over the whole table: comparing ``task_type || ''`` leaves it the key
+    # range (PostgreSQL picks the key range either way).
+    same_task = (
+        (_LOG.task_type + literal_column("''")) == task_type
+        if after_id > 0
+        else _LOG.task_type == task_type
+    )
     stmt = (
         select(
             _LOG.prompt_version,
@@ -55,7 +63,7 @@ async def _aggregate(
             func.count(_LOG.evaluation_score),
         )
         .where(
-            _LOG.task_type == task_type,
+            same_task,
             _LOG.status == "completed",
             _LOG.prompt_version.is_not(None),
             _LOG.id > after_id,
