@@ -119,3 +119,28 @@ def test_a_failures_detail_opens_with_its_evaluation(page: object) -> None:
     detail.wait_for()
     assert "no_code" in detail.inner_text()
     assert '"gates"' in detail.locator(".evaluation-detail").inner_text()
+
+
+def test_the_page_refreshes_itself(
+    browser: object, healed: tuple[LiveStack, dict[str, int]]
+) -> None:
+    stack, _ = healed
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(stack.url() + "/dashboard?refresh=1")
+    page.wait_for_selector(".chart canvas")
+    before = page.locator("#status").inner_text()
+    total = int(before.split(" requests")[0])
+    httpx.post(
+        stack.url() + "/api/v1/request", json={"user_input": "Write a factorial function"},
+        timeout=60,
+    ).raise_for_status()  # fmt: skip
+    page.wait_for_function(
+        f"document.querySelector('#status').innerText.startsWith('{total + 1} requests')",
+        timeout=15_000,
+    )
+    assert page.locator(".chart canvas").count() >= 1  # the charts are drawn again
+    context.close()
+    assert errors == []
