@@ -9,7 +9,10 @@ Debian's Chromium) and a JSON summary of what happened.
     python scripts/dashboard_screenshot.py --model /work/models/qwen2.5-coder-1.5b.gguf \
         --out docs/dashboard.png
 
-Slow on purpose-built hardware's opposite: on 2 CPU cores a request takes ~40 s.
+On 2 quiet CPU cores a request takes ~40 s with the 1.5B model, and the heal's replays
+take minutes more. `--offline` runs the same story on the offline simulator (seconds; a
+picture of the page, not of a model's capability) with `--pace` seconds between requests
+so the chart has separate points.
 """
 
 from __future__ import annotations
@@ -115,30 +118,44 @@ def screenshot(url: str, out: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--model", type=Path, help="a GGUF file (required unless --offline)")
+    ap.add_argument("--offline", action="store_true", help="the offline simulator, no model")
+    ap.add_argument("--pace", type=float, default=0.0, help="seconds between requests")
     ap.add_argument("--out", default=Path("docs/dashboard.png"), type=Path)
     ap.add_argument("--before", type=int, default=3, help="healthy requests first")
     ap.add_argument("--broken", type=int, default=4, help="requests under the sabotage prompt")
     ap.add_argument("--after", type=int, default=3, help="requests after the heal")
     ap.add_argument("--heal-timeout", type=float, default=3600)
     args = ap.parse_args()
+    if not args.offline and args.model is None:
+        ap.error("--model is required unless --offline")
 
     data_dir = Path(tempfile.mkdtemp(prefix="selfheal-shot-"))
     llm_port, base = free_port(), free_port()
-    llm = subprocess.Popen([sys.executable, "-c", SERVER, str(args.model), str(llm_port)])
+    llm = None
+    if not args.offline:
+        llm = subprocess.Popen([sys.executable, "-c", SERVER, str(args.model), str(llm_port)])
     up = None
     log: list[dict[str, Any]] = []
-    summary: dict[str, Any] = {"model": args.model.name, "requests": log}
+    summary: dict[str, Any] = {
+        "model": "offline simulator" if args.offline else args.model.name,
+        "requests": log,
+    }
+    pace = (lambda: time.sleep(args.pace)) if args.pace else (lambda: None)
     try:
-        wait_for(f"http://127.0.0.1:{llm_port}/v1/models", 300, llm)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "DATABASE_URL"))}
-        env.update(
-            LLM_PROVIDER="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
-            LLM_MODEL=args.model.stem, LLM_TIMEOUT_S="600", LLM_MAX_RETRIES="1",
-            SERVICE_TIMEOUT_S="1800", OPTIMIZER_CANDIDATES="2",
-            OPTIMIZER_REFINE_ROUNDS="1", OPTIMIZER_REPLAY_FAILING_SAMPLE="3",
-            OPTIMIZER_REPLAY_PASSING_SAMPLE="2", OPTIMIZER_DEBOUNCE_S="1",
-        )  # fmt: skip
+        if llm is not None:
+            wait_for(f"http://127.0.0.1:{llm_port}/v1/models", 300, llm)
+            env.update(
+                LLM_PROVIDER="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+                LLM_MODEL=args.model.stem, LLM_TIMEOUT_S="600", LLM_MAX_RETRIES="1",
+                SERVICE_TIMEOUT_S="1800", OPTIMIZER_CANDIDATES="2",
+                OPTIMIZER_REFINE_ROUNDS="1", OPTIMIZER_REPLAY_FAILING_SAMPLE="3",
+                OPTIMIZER_REPLAY_PASSING_SAMPLE="2",
+            )  # fmt: skip
+        else:
+            env.update(LLM_PROVIDER="offline")
+        env.update(OPTIMIZER_DEBOUNCE_S="1")
         up = subprocess.Popen(
             [sys.executable, "-m", "selfheal.cli.main", "up", "--data-dir", str(data_dir),
              "--manager-port", str(base), "--worker-port", str(free_port()),
@@ -150,6 +167,7 @@ def main() -> int:
         with httpx.Client(base_url=url, timeout=1200) as client:
             for i in range(args.before):
                 ask(client, i, log, "before")
+                pace()
             bad = client.post(
                 "/api/v1/prompts/code_generation",
                 json={"content": BAD_PROMPTS[0], "reason": "sabotage: the seed's bad prompt"},
@@ -157,6 +175,7 @@ def main() -> int:
             summary["bad_version"] = bad
             for i in range(args.broken):
                 ask(client, i, log, "broken")
+                pace()
             t = time.monotonic()
             while active_version(client) == bad:
                 if time.monotonic() - t > args.heal_timeout:
@@ -167,6 +186,7 @@ def main() -> int:
             print(f"healed: v{bad} -> v{summary['healed_version']}", flush=True)
             for i in range(args.after):
                 ask(client, i, log, "after")
+                pace()
             summary["runs"] = client.get("/api/v1/optimizations").json()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         screenshot(url, args.out)
@@ -176,7 +196,8 @@ def main() -> int:
     finally:
         if up is not None:
             stop(up)
-        stop(llm, signal.SIGTERM)
+        if llm is not None:
+            stop(llm, signal.SIGTERM)
 
 
 if __name__ == "__main__":
