@@ -59,11 +59,13 @@ async def test_version_events_say_who_changed_the_prompt_and_why(session: AsyncS
         trigger="api",
     )  # fmt: skip
     events = await queries.version_events(session, since=start)
-    # The seed was written by the migration a moment ago, so it is in the window too.
-    assert [(e["version"], e["who"]) for e in events] == [
-        (1, "seed"), (human.version, "human"), (1, "rollback"),
-    ]  # fmt: skip
-    assert events[1]["why"] == "trying brevity" and events[2]["why"] == "brevity broke it"
+    # The seed is in the window too when the migration ran less than a minute ago.
+    changes = [e for e in events if e["who"] != "seed"]
+    assert [(e["version"], e["who"]) for e in changes] == [
+        (human.version, "human"),
+        (1, "rollback"),
+    ]
+    assert changes[0]["why"] == "trying brevity" and changes[1]["why"] == "brevity broke it"
 
 
 async def test_pages_are_keyset_paginated_excerpts(session: AsyncSession) -> None:
