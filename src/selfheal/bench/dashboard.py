@@ -31,7 +31,7 @@ from selfheal.db.models import OptimizationRun, Prompt, utcnow
 from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.services.manager import prompt_service
 from selfheal.services.manager.dashboard import queries, version_stats
-from selfheal.services.manager.dashboard.router import PAGE_SIZE
+from selfheal.services.manager.dashboard.page import PAGE_SIZE
 
 TASK_TYPES = ("code_generation", "code_review", "sql_generation")
 VERSIONS = 10

@@ -20,10 +20,9 @@ from selfheal.db import execution_logs
 from selfheal.services.common.auth import presented_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import prompt_service
-from selfheal.services.manager.dashboard import queries, version_stats
+from selfheal.services.manager.dashboard import page
 
 COOKIE = "selfheal_api_key"
-PAGE_SIZE = 25
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Environment(
@@ -100,53 +99,15 @@ async def dashboard(
         return response
     await require_dashboard_key(request, runtime)
 
-    win = await queries.window(session, hours=hours)
-    series = await queries.timeline(session, win=win)
-    events = await queries.version_events(session, since=win.start)
-    names = sorted(set(await queries.task_types(session)) | set(series))
-    histories = {}
-    cached_stats = version_stats.for_session(session).stats
-    for name in names:
-        try:
-            histories[name] = await prompt_service.versions(
-                session, task_type=name, stats=cached_stats
-            )
-        except NotFoundError:
-            histories[name] = []
-    live = await prompt_service.list_live(session)
-    stats = {(h.task_type, h.version): h.stats for rows in histories.values() for h in rows}
-    failures = await queries.requests_page(
-        session, failed_only=True, before_id=failures_before, limit=PAGE_SIZE
-    )
-    recent = await queries.requests_page(
-        session, failed_only=False, before_id=requests_before, limit=PAGE_SIZE
-    )
-    runs = await queries.runs_page(session, offset=runs_offset, limit=PAGE_SIZE)
-    status = await queries.system_status(session)
-    chart_data = {
-        "bucket_s": win.bucket_s,
-        "start": win.start.timestamp(),
-        "end": win.end.timestamp(),
-        "series": series,
-        "events": events,
-    }
+    context = await page.gather(
+        session, hours=hours, runs_offset=runs_offset, failures_before=failures_before,
+        requests_before=requests_before,
+    )  # fmt: skip
+    chart = context.pop("chart")
     return _render(
-        "dashboard.html",
-        version=__version__,
-        hours=hours,
-        status=status,
-        names=names,
-        live=live,
-        stats=stats,
-        histories=histories,
-        failures=failures,
-        recent=recent,
-        runs=runs,
-        runs_offset=runs_offset,
-        page_size=PAGE_SIZE,
-        chart_json=_script_json(chart_data),
-        refresh_s=refresh,
-    )
+        "dashboard.html", version=__version__, hours=hours, refresh_s=refresh,
+        page_size=page.PAGE_SIZE, chart_json=_script_json(chart), **context,
+    )  # fmt: skip
 
 
 @router.get("/diff", response_class=HTMLResponse, dependencies=guarded)
