@@ -66,16 +66,18 @@ def evaluator(
     import json
 
     from selfheal.bench.evaluator import print_summary, run_benchmark
+    from selfheal.cli._common import console
 
-    result = run_async(
-        run_benchmark(
-            mutants_per_problem=mutants,
-            concurrency=concurrency,
-            limit=limit,
-            compare_bwrap=not no_bwrap,
-            baseline_rev=baseline,
+    with console.status("running HumanEval through the sandbox…"):
+        result = run_async(
+            run_benchmark(
+                mutants_per_problem=mutants,
+                concurrency=concurrency,
+                limit=limit,
+                compare_bwrap=not no_bwrap,
+                baseline_rev=baseline,
+            )
         )
-    )
     print_summary(result)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -103,10 +105,11 @@ def load(
 
     from selfheal.bench.load import run_load_benchmark
 
-    report = run_load_benchmark(
-        requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
-        database_url=database_url,
-    )  # fmt: skip
+    with Console().status(f"sending {requests} requests at concurrency {concurrency}…"):
+        report = run_load_benchmark(
+            requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
+            database_url=database_url,
+        )  # fmt: skip
     table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
                   "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
     for r in report["runs"]:
