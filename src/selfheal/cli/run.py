@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from selfheal.cli._common import console, settings
 from selfheal.cli._progress import heal_requests, steps
@@ -21,6 +22,11 @@ from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
     manager = stack.config.url("manager")
+    refusal, warning = stack.sandbox_notice()
+    if refusal:
+        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
+    if warning:
+        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]")
     console.print(
         f"[bold green]selfheal is up[/bold green]\n"
         f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
