@@ -177,9 +177,8 @@ def register(app: typer.Typer) -> None:
         configure_logging("selfheal-demo", "WARNING")
         for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
             os.environ.pop(key, None)
-        os.environ["LLM_PROVIDER"] = (
-            "offline"  # the simulator, even where a local model is installed
-        )
+        # The simulator, even where a local model is installed (and would be the default).
+        os.environ["LLM_PROVIDER"] = "offline"
         data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
         stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
                                   evaluator_port=base_port + 2, data_dir=data_dir,
