@@ -30,10 +30,11 @@ BAD_PROMPTS = (
 )
 
 
-def split_tasks(n_train: int) -> tuple[list[Task], list[Task]]:
-    """Training inputs (the ones that fail and get replayed) and held-out inputs."""
+def split_tasks(n_train: int, n_heldout: int | None = None) -> tuple[list[Task], list[Task]]:
+    """Training inputs (the ones that fail and get replayed) and held-out inputs (all the
+    others, or the first ``n_heldout`` of them)."""
     train = list(TASKS[: max(1, min(n_train, len(TASKS) - 1))])
-    heldout = [t for t in TASKS if t not in train]
+    heldout = [t for t in TASKS if t not in train][:n_heldout]
     return train, heldout
 
 
@@ -102,10 +103,11 @@ async def run_heal_benchmark(
     heal_timeout_s: float = 120.0,
     threshold: int = 3,
     on_request: Callable[[str], None] | None = None,
+    heldout_limit: int | None = None,
 ) -> dict[str, Any]:
     """Run the cycles and write metrics.json, healing_report.md and healing.png;
     ``on_request`` hears about each request (a progress bar)."""
-    train, heldout = split_tasks(requests)
+    train, heldout = split_tasks(requests, heldout_limit)
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
     start = time.monotonic()

@@ -25,8 +25,8 @@ def steps(description: str, total: int) -> Iterator[Callable[[str], None]]:
         yield advance
 
 
-def heal_requests(cycles: int, requests: int) -> int:
+def heal_requests(cycles: int, requests: int, heldout: int | None = None) -> int:
     """How many requests the heal benchmark sends: before, after and held-out, per cycle."""
     from selfheal.bench.heal import split_tasks
 
-    return cycles * (2 * requests + len(split_tasks(requests)[1]))
+    return cycles * (2 * requests + len(split_tasks(requests, heldout)[1]))

@@ -15,6 +15,7 @@ from rich.markup import escape
 from selfheal.cli._common import console, settings
 from selfheal.cli._progress import heal_requests, steps
 from selfheal.cli._status import StatusLine
+from selfheal.core.config import get_settings
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
 from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
@@ -166,35 +167,73 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        cycles: int = typer.Option(2, "--cycles"),
-        requests: int = typer.Option(5, "--requests"),
+        offline: bool = typer.Option(
+            False,
+            "--offline",
+            help="Run on the simulator (a fast test double): a simulation of healing, not a model's",
+        ),
+        model: str | None = typer.Option(
+            None,
+            "--model",
+            help="Local model by name or GGUF path (default: LLM_MODEL or the 1.5B)",
+        ),
+        cycles: int | None = typer.Option(None, "--cycles", help="Default: 1 real, 2 simulated"),
+        requests: int = typer.Option(5, "--requests", help="Requests per phase"),
+        heldout: int | None = typer.Option(
+            None, "--heldout", help="Held-out requests per cycle (default: 3 real, all simulated)"
+        ),
+        heal_timeout: float | None = typer.Option(
+            None, "--heal-timeout", help="Seconds to wait for a new prompt (default 1800 real, 120)"
+        ),
         output_dir: Path = typer.Option(Path("reports"), "--output-dir"),
         base_port: int = typer.Option(8000, "--base-port", help="Ports base, base+1, base+2"),
     ) -> None:
-        """Bring the system up on a fresh SQLite file with the offline model and heal a bad prompt."""
+        """Bring the system up on a fresh SQLite file with the local model (or, with
+        --offline, the simulator), install a bad prompt and watch the system heal it."""
         from selfheal.bench.heal import print_summary, run_heal_benchmark
 
         configure_logging("selfheal-demo", "WARNING")
         for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
             os.environ.pop(key, None)
-        # The simulator, even where a local model is installed (and would be the default).
-        os.environ["LLM_PROVIDER"] = "offline"
+        # The simulator only when asked for: it heals because it was written to; the real
+        # model is what the demo is about.
+        os.environ["LLM_PROVIDER"] = "offline" if offline else "local"
+        if model and not offline:
+            os.environ["LLM_MODEL"] = model
+        get_settings.cache_clear()  # the environment just changed
+        cycles = cycles or (2 if offline else 1)
+        heldout = heldout if heldout is not None else (None if offline else 3)
         data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
         stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
                                   evaluator_port=base_port + 2, data_dir=data_dir,
                                   log_dir=data_dir / "logs"))  # fmt: skip
         env = stack.environment()
-        stack.start_services()
+        try:
+            _start(stack)
+        except Exception as exc:
+            stack.stop_services()
+            console.print(f"[red]could not start: {exc}[/red]")
+            raise typer.Exit(1) from exc
         _banner(stack, env)
+        if offline:
+            console.print("[yellow]SIMULATION: the offline model, healed by design[/yellow]")
+        else:
+            console.print(
+                "a real model on this CPU: each call takes seconds, a heal takes minutes "
+                f"(logs in {data_dir / 'logs'})"
+            )
 
         async def go() -> dict[str, object]:
             watcher = await stack.start_watcher()
             task = asyncio.create_task(watcher.run())
+            total = heal_requests(cycles, requests, heldout)
             try:
-                with steps("healing a bad prompt", heal_requests(cycles, requests)) as advance:
+                with steps("healing a bad prompt", total) as advance:
                     return await run_heal_benchmark(
                         manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
                         output_dir=output_dir, manual=False, on_request=advance,
+                        heal_timeout_s=heal_timeout or (120.0 if offline else 1800.0),
+                        heldout_limit=heldout,
                     )  # fmt: skip
             finally:
                 await stack.stop_watcher()
