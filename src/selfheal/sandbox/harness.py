@@ -67,6 +67,9 @@ _KeysView = type({}.keys())
 _ValuesView = type({}.values())
 _ItemsView = type({}.items())
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
+_BUILTIN_TYPES = {  # builtin classes cross by name: `int`, `str`, `ValueError`...
+    name: value for name, value in vars(builtins).items() if isinstance(value, type)
+}
 _EXCEPTION_NAMES = {
     name: value
     for name, value in vars(builtins).items()
@@ -135,14 +138,19 @@ def recv_frame(fd):
 
 
 class _Enum:
-    """A member of a (non-int, non-str) Enum of the other side: equal by class and name."""
+    """A member of a (non-int, non-str) Enum of the other side: equal by class and name (by
+    class and value for a Flag). Other attributes (methods, properties) are read from the
+    member itself, on its own side; a Flag's ``|``, ``&``, ``^``, ``in`` and ``bool`` are
+    computed here on the values, the result member made by an explicit call of the class."""
 
-    __slots__ = ("_key", "name", "value")
+    __slots__ = ("_cls", "_flag", "_key", "_member", "name", "value")
 
-    def __init__(self, cls_name, name, value):
-        self._key = (cls_name, name)
+    def __init__(self, cls_name, name, value, member=None, cls=None, flag=False):
+        self._flag = flag
+        self._key = (cls_name, value if flag else name)
         self.name = name
         self.value = value
+        self._member, self._cls = member, cls
 
     def __eq__(self, other):
         return isinstance(other, _Enum) and other._key == self._key
@@ -150,8 +158,41 @@ class _Enum:
     def __hash__(self):
         return hash(self._key)
 
+    def __getattr__(self, name):
+        member = object.__getattribute__(self, "_member")
+        if member is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(member, name)
+
     def __repr__(self):
         return f"<{self._key[0]}.{self.name}: {self.value!r}>"
+
+    def _combine(self, other, op):
+        if not (self._flag and isinstance(other, _Enum) and other._flag
+                and other._key[0] == self._key[0] and self._cls is not None
+                and type(self.value) is int and type(other.value) is int):  # fmt: skip
+            return NotImplemented
+        return self._cls(op(self.value, other.value))
+
+    def __or__(self, other):
+        return self._combine(other, int.__or__)
+
+    def __and__(self, other):
+        return self._combine(other, int.__and__)
+
+    def __xor__(self, other):
+        return self._combine(other, int.__xor__)
+
+    def __contains__(self, other):
+        if not (self._flag and isinstance(other, _Enum) and type(other.value) is int
+                and type(self.value) is int):  # fmt: skip
+            raise TypeError("'in' needs two members of one Flag")
+        return other._key[0] == self._key[0] and other.value & self.value == other.value
+
+    def __bool__(self):
+        if self._flag and type(self.value) is int:
+            return self.value != 0
+        return True
 
 
 class _Match:
@@ -207,6 +248,7 @@ class Codec:
         self._proxy = peer_proxy  # factory: (id, type name, callable, snapshot) -> proxy
         self.strict = strict_exports  # the tests' side: the code may not reach private names
         self._namedtuples = {}
+        self._enums = {}  # their member's handle -> our _Enum
 
     # ---- sending
     def export(self, value):
@@ -238,19 +280,30 @@ class Codec:
             return ("S" if kind is set else "F", [enc(v, budget) for v in kind.__iter__(value)])
         if isinstance(value, _Proxy):
             return ("r", object.__getattribute__(value, "_id"))
+        if kind is type and _BUILTIN_TYPES.get(value.__name__) is value:
+            return ("bt", value.__name__)
+        if kind is _Enum and isinstance(value._member, _Proxy):
+            return ("r", object.__getattribute__(value._member, "_id"))
         special = self._encode_special(value, kind, budget)
         if special is not None:
             return special
         snapshot = None
         if not self.strict and dataclasses.is_dataclass(value) and not isinstance(value, type):
             with contextlib.suppress(Exception):
-                snapshot = enc(
-                    tuple(object.__getattribute__(value, f.name)
-                          for f in dataclasses.fields(value) if f.compare),
-                    budget,
-                )  # fmt: skip
+                snapshot = self._dataclass_snapshot(value, kind, budget)
         name = getattr(kind, "__qualname__", "object")
         return ("h", self.export(value), str(name), callable(value), snapshot)
+
+    def _dataclass_snapshot(self, value, kind, budget):
+        """(compared fields, generated ordering, generated hash) of a dataclass instance whose
+        ``__eq__`` is the one ``@dataclass`` wrote (so comparing the fields is what Python
+        would do), else None."""
+        if not _generated(kind, "__eq__"):
+            return None
+        fields = tuple(object.__getattribute__(value, f.name)
+                       for f in dataclasses.fields(value) if f.compare)  # fmt: skip
+        order = all(_generated(kind, op) for op in ("__lt__", "__le__", "__gt__", "__ge__"))
+        return self.encode((fields, order, _generated(kind, "__hash__")), budget)
 
     def _encode_special(self, value, kind, budget):
         """Stdlib value types and subclasses of plain types, rebuilt as such on the other side."""
@@ -280,7 +333,10 @@ class Codec:
             tag = {_KeysView: "kv", _ValuesView: "vv", _ItemsView: "iv"}[kind]
             return (tag, [enc(v, budget) for v in value])
         if isinstance(value, enum.Enum) and not isinstance(value, int | str):
-            return ("e", type(value).__qualname__, value.name, enc(value.value, budget))
+            name = value.name
+            return ("e", kind.__qualname__, name if type(name) is str else None,
+                    enc(value.value, budget), self.export(value), self.export(kind),
+                    isinstance(value, enum.Flag))  # fmt: skip
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, int):
@@ -333,14 +389,8 @@ class Codec:
                 return {dec(k, depth + 1): dec(v, depth + 1) for k, v in _pairs(wire[1])}
             if tag == "h":
                 _, handle, type_name, is_callable, snapshot = wire
-                if type(handle) is not int:
-                    raise ProtocolError("bad handle")
-                proxy = self.proxies.get(handle)
-                if proxy is None:
-                    snap = None if snapshot is None else dec(snapshot, depth + 1)
-                    proxy = self._proxy(handle, str(type_name), bool(is_callable), snap)
-                    self.proxies[handle] = proxy
-                return proxy
+                snap = None if snapshot is None else _snapshot(dec(snapshot, depth + 1))
+                return self._handle_proxy(handle, type_name, is_callable, snap)
             if tag == "r":
                 if type(wire[1]) is not int or wire[1] not in self.exports:
                     raise ProtocolError("reference to an unknown object")
@@ -358,10 +408,21 @@ class Codec:
         ) as exc:
             raise ProtocolError(f"malformed {tag!r} value: {type(exc).__name__}") from None
 
+    def _handle_proxy(self, handle, type_name, is_callable, snap=None):
+        if type(handle) is not int:
+            raise ProtocolError("bad handle")
+        proxy = self.proxies.get(handle)
+        if proxy is None:
+            proxy = self._proxy(handle, str(type_name), bool(is_callable), snap)
+            self.proxies[handle] = proxy
+        return proxy
+
     def _decode_special(self, tag, wire, depth):
         dec = self.decode
         if tag == "B":
             return bytearray(_typed(wire[1], bytes))
+        if tag == "bt":
+            return _BUILTIN_TYPES[_typed(wire[1], str)]
         if tag == "R":
             return range(_typed(wire[1], int), _typed(wire[2], int), _typed(wire[3], int))
         if tag == "dec":
@@ -389,7 +450,16 @@ class Codec:
                 return dict(enumerate(items)).values()
             return dict(items).items()
         if tag == "e":
-            return _Enum(_typed(wire[1], str), _typed(wire[2], str), dec(wire[3], depth + 1))
+            _, cls_name, name, value, member, cls, flag = wire
+            if name is not None:
+                _typed(name, str)
+            known = self._enums.get(member) if type(member) is int else None
+            if known is None:  # one object per member, so that `is` holds as it does there
+                known = _Enum(_typed(cls_name, str), name, dec(value, depth + 1),
+                              self._handle_proxy(member, cls_name, False),
+                              self._handle_proxy(cls, cls_name, True), flag is True)  # fmt: skip
+                self._enums[member] = known
+            return known
         if tag in ("ctr", "od", "dd"):
             pairs = [(dec(k, depth + 1), dec(v, depth + 1)) for k, v in _pairs(wire[1])]
             if tag == "ctr":
@@ -410,6 +480,19 @@ class Codec:
                 cls = self._namedtuples[key] = collections.namedtuple(name, fields, rename=True)
             return cls(*[dec(v, depth + 1) for v in _as_list(wire[3])])
         raise ProtocolError(f"unknown tag {tag!r}")
+
+
+def _generated(kind, name):
+    """Whether ``kind.name`` is a method ``@dataclass`` generated (compiled from "<string>")."""
+    code = getattr(getattr(kind, name, None), "__code__", None)
+    return code is not None and code.co_filename == "<string>"
+
+
+def _snapshot(value):
+    if (type(value) is not tuple or len(value) != 3 or type(value[0]) is not tuple
+            or type(value[1]) is not bool or type(value[2]) is not bool):  # fmt: skip
+        raise ProtocolError("bad snapshot")
+    return value
 
 
 def _as_list(value):
@@ -461,16 +544,17 @@ class Peer:
                 message = recv_frame(self.read_fd)
                 if type(message) is not tuple or not message:
                     raise ProtocolError("malformed message")
-                if message[0] == "ok":
-                    return message
-                if message[0] == "err":
-                    raise self._exception(message)
+                if message[0] == "ok" or message[0] == "err":
+                    break
                 self.serve_one(message)
         except (OSError, ProtocolError, CodeGone, UnitTimeout) as exc:
             self.alive = False
             if isinstance(exc, UnitTimeout):
                 raise
             raise CodeGone(str(exc)) from None
+        if message[0] == "err":  # raised outside: an OSError of the other side is not ours
+            raise self._exception(message)
+        return message
 
     def serve_forever(self):
         """The code's side: answer requests until the tests' side closes the channel."""
@@ -516,16 +600,8 @@ class Peer:
             if strict and name.startswith("_"):
                 raise AttributeError(name)
             return getattr(target, name), None
-        if strict and op not in (
-            "iter",
-            "next",
-            "len",
-            "getitem",
-            "contains",
-            "bool",
-            "repr",
-            "str",
-        ):
+        if strict and op not in ("iter", "next", "len", "getitem", "contains", "bool", "repr",
+                                 "str") and (op, message[2:3]) != ("unop", ("hash",)):  # fmt: skip
             raise PermissionError(f"the code may not {op} an object of the tests")
         if op == "setattr":
             setattr(target, _typed(message[2], str), decode(message[3]))
@@ -690,9 +766,32 @@ def _delegated(proxy, op, *args):
     return _call_peer(proxy, op, *args)[0]
 
 
+_ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+          "ge": lambda a, b: a >= b}  # fmt: skip
+
+
+def _snapshots(proxy, other, order=False):
+    """The compared fields of two dataclass instances of one class, when Python would compare
+    exactly those (``__eq__``/ordering written by ``@dataclass``), else None."""
+    if not isinstance(other, _Proxy):
+        return None
+    mine, theirs = (object.__getattribute__(p, "_snap") for p in (proxy, other))
+    if mine is None or theirs is None:
+        return None
+    if object.__getattribute__(proxy, "_type") != object.__getattribute__(other, "_type"):
+        return None if order else (0, 1)  # different classes: never equal
+    if order and not (mine[1] and theirs[1]):
+        return None
+    return mine[0], theirs[0]
+
+
 def _binop(name, reflected=False):
     def method(self, other):
         peer = _peer(self)
+        if name in _ORDER and not reflected:
+            pair = _snapshots(self, other, order=True)
+            if pair is not None:
+                return _ORDER[name](*pair)
         if reflected:
             if name == "contains":
                 raise TypeError("unsupported")
@@ -773,18 +872,16 @@ class _Proxy:
         return bool(_delegated(self, "bool"))
 
     def __hash__(self):
+        mine = object.__getattribute__(self, "_snap")
+        if mine is not None and mine[2]:  # the hash @dataclass wrote: of the fields
+            return hash(mine[0])
         _TAINT[0] = True
         return hash(_call_peer(self, "unop", "hash")[0])
 
     def __eq__(self, other):
-        mine = object.__getattribute__(self, "_snap")
-        if mine is not None and isinstance(other, _Proxy):
-            theirs = object.__getattribute__(other, "_snap")
-            if theirs is not None:  # two dataclass instances: compared here, field by field
-                same_type = object.__getattribute__(self, "_type") == object.__getattribute__(
-                    other, "_type"
-                )
-                return same_type and mine == theirs
+        pair = _snapshots(self, other)
+        if pair is not None:  # two dataclass instances: compared here, field by field
+            return pair[0] == pair[1]
         return _delegated(self, "binop", "eq", _peer(self).codec.encode(other))
 
     def __ne__(self, other):
