@@ -131,7 +131,9 @@ def _outcome(resp: httpx.Response) -> str:
            for t in execution.get("tests", []) if t["status"] != "passed"]  # fmt: skip
     return (f"passed={data['passed']} score={data['score']} category={data['failure_category']}"
             f" gates={data['detail']['gates']} execution={execution.get('status')}"
-            f" load_error={execution.get('load_error')} {bad[:5]}")  # fmt: skip
+            f" load_error={execution.get('load_error')} {bad[:5]}"
+            f" rule_parts={data['detail']['checks'].get('rule_parts')}"
+            f" judge={data['detail']['judge']}")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
