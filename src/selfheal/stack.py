@@ -111,6 +111,20 @@ class Stack:
             if pending:
                 time.sleep(0.1)
 
+    def sandbox_notice(self) -> tuple[str | None, str | None]:
+        """What the evaluator's /ready says about its sandbox: (refusal, warning). A refusal
+        means it runs no code (the minimum isolation is missing); a warning, that the
+        operator opted into weak isolation."""
+        try:
+            checks = httpx.get(self.config.url("evaluator") + "/ready", timeout=5).json()
+            sandbox = checks.get("checks", {}).get("sandbox", {})
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            return f"the evaluator's /ready could not be read ({type(exc).__name__})", None
+        if not isinstance(sandbox, dict):
+            return None, None
+        refusal = sandbox.get("reason") if sandbox.get("ok") is False else None
+        return (str(refusal) if refusal else None), sandbox.get("warning")
+
     def dead_service(self) -> str | None:
         return next((n for n, p in self.procs.items() if p.poll() is not None), None)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from selfheal.cli._common import console, settings
 from selfheal.core.logging import configure_logging
@@ -18,6 +19,11 @@ from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 
 def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
+    refusal, warning = stack.sandbox_notice()
+    if refusal:
+        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
+    if warning:
+        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]")
     console.print(
         f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
         f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"

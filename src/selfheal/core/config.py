@@ -197,7 +197,13 @@ class SandboxSettings(BaseSettings):
     output_kill_bytes: int = 4 * 1024 * 1024  # a job writing more than this is killed
     tmp_mb: int = 64  # size of a job's private /tmp (its working directory)
     python: str = "/usr/bin/python3"
-    min_isolation: Literal["process", "namespaces", "bwrap"] = "process"
+    # Below this the evaluator runs no code at all (503, /ready not ready); `process` is the
+    # operator's explicit opt-in to weak isolation.
+    min_isolation: Literal["process", "namespaces", "bwrap"] = "bwrap"
+    bwrap: str = "bwrap"  # bubblewrap: a path, or a name looked up on PATH
+    # One memory + process budget per job (memory_mb, max_processes) from a cgroup: auto (when
+    # the machine allows), required (refuse to start without), off (per-process rlimits only).
+    cgroup: Literal["auto", "required", "off"] = "auto"
     pool_size: int = Field(default=0, ge=0)  # warm zygotes; 0 = one per CPU core
     uid: int = Field(default=65534, ge=1)  # when the service runs as root, jobs run as this
     gid: int = Field(default=65534, ge=1)

@@ -100,7 +100,10 @@ def combine(
     entry_point: str | None,
     judge: JudgeVerdict | None,
     judge_error: str | None,
+    dangerous_gates: bool = True,
 ) -> Score:
+    """The verdict. ``dangerous_gates``: dangerous constructs gate (weak isolation) rather
+    than only lower the rule part's "safe" share (real isolation holds)."""
     parts = rule_parts(
         has_code=has_code, static=static, execution=execution, entry_point=entry_point
     )
@@ -115,7 +118,7 @@ def combine(
         gates.append(("syntax_error", "syntax_error"))
     elif execution is not None:
         gates.extend(_execution_gates(execution, tests_origin, entry_point, judge))
-    if has_code and static is not None and static.dangerous:
+    if dangerous_gates and has_code and static is not None and static.dangerous:
         gates.append(("dangerous_code", "unsafe_code"))
     category = min((c for _, c in gates), key=CATEGORY_PRIORITY.index, default=None)
 
@@ -147,6 +150,8 @@ def _execution_gates(
     if execution.status == "timeout":
         return [("timeout", "timeout")]
     if execution.status == "violation":
+        if execution.violation == "memory_limit":  # the job's memory budget ran out
+            return [("memory_limit", "runtime_error")]
         return [("sandbox_violation", "unsafe_code")]
     if execution.status == "crashed":
         return [("crashed", "runtime_error")]
