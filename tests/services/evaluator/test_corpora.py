@@ -12,13 +12,14 @@ earlier job left behind several times). ``{MARKER}`` in a hostile program is rep
 token unique to the run, which the leftover checks look for.
 
 The evaluator runs with ``SANDBOX_MIN_ISOLATION=bwrap`` (it refuses to start without it)
-and with the dangerous-construct lists emptied: under real isolation those are signals,
-not gates (issue 8), so the harness and the sandbox alone must hold here.
+and the default policy: under real isolation dangerous constructs are signals, not gates,
+so the harness and the sandbox alone must hold here.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -39,6 +40,9 @@ from tests.conftest import free_port, new_sqlite_database
 CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 CORRECT = sorted((CORPORA / "correct").glob("*.toml"))
 HOSTILE = sorted((CORPORA / "hostile").glob("*.toml"))
+# Correct programs the evaluator still fails, each for a reason its description names;
+# strict xfail: when one starts passing, move it to correct/.
+KNOWN_FALSE_FAILS = sorted((CORPORA / "known_false_fails").glob("*.toml"))
 MARKER = "shmark" + uuid.uuid4().hex[:10]
 JOB_UID = 65534  # SandboxSettings.uid: jobs run as this when the service is root
 BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
@@ -56,7 +60,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_the_corpora_are_big_enough_and_well_formed() -> None:
     assert len(CORRECT) >= 100 and len(HOSTILE) >= 40
-    for path in CORRECT + HOSTILE:
+    for path in CORRECT + HOSTILE + KNOWN_FALSE_FAILS:
         data = load(path)
         assert {"code", "tests", "entry_point", "description"} <= data.keys(), path.name
         compile(data["code"], path.name, "exec")
@@ -77,8 +81,6 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.
         "SANDBOX_TIMEOUT_S": "2",
         "SANDBOX_JOB_TIMEOUT_S": "8",
         "SANDBOX_POOL_SIZE": "2",
-        "EVALUATOR_DANGEROUS_IMPORTS": "[]",
-        "EVALUATOR_DANGEROUS_CALLS": "[]",
     }
     log = (directory / "evaluator.log").open("wb")
     proc = subprocess.Popen(
@@ -140,9 +142,10 @@ def _outcome(resp: httpx.Response) -> str:
 def correct_results(evaluator: tuple[httpx.Client, int]) -> dict[str, httpx.Response]:
     """Every correct program evaluated once, several at a time."""
     client, _ = evaluator
+    paths = CORRECT + KNOWN_FALSE_FAILS
     with ThreadPoolExecutor(max_workers=6) as pool:
-        responses = pool.map(lambda p: post(client, load(p)), CORRECT)
-        return {path.name: resp for path, resp in zip(CORRECT, responses, strict=True)}
+        responses = pool.map(lambda p: post(client, load(p)), paths)
+        return {path.name: resp for path, resp in zip(paths, responses, strict=True)}
 
 
 @pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
@@ -153,6 +156,16 @@ def test_correct_program_passes(path: Path, correct_results: dict[str, httpx.Res
     assert data["passed"] is True, _outcome(resp)
     assert data["score"] >= 0.7, _outcome(resp)
     assert data["detail"]["execution"]["trusted_passed"] >= 1
+
+
+@pytest.mark.xfail(strict=True, reason="a known false fail: see the file's description")
+@pytest.mark.parametrize("path", KNOWN_FALSE_FAILS, ids=[p.stem for p in KNOWN_FALSE_FAILS])
+def test_known_false_fail_still_fails(
+    path: Path, correct_results: dict[str, httpx.Response]
+) -> None:
+    resp = correct_results[path.name]
+    assert resp.status_code == 200, _outcome(resp)
+    assert resp.json()["passed"] is True, _outcome(resp)
 
 
 # --------------------------------------------------------------------------- leftovers
@@ -184,9 +197,12 @@ def _status(pid: int) -> dict[str, str]:
 
 
 def _processes(root: int) -> tuple[dict[int, str], int]:
-    """Non-zombie processes that concern the run: the evaluator's descendants, any process
-    of the job uid, and any process whose command line or environment names the marker;
-    and the total RSS of the evaluator's tree."""
+    """Non-zombie processes that concern the run, and the total RSS of the evaluator's tree.
+
+    They are: the evaluator's descendants other than its sandboxes' bwrap and zygote
+    processes; any process of the job uid that has no bwrap ancestor (escaped a sandbox,
+    whichever service started it); any process whose command line or environment names
+    the marker."""
     parents: dict[int, int] = {}
     info: dict[int, dict[str, str]] = {}
     for entry in os.listdir("/proc"):
@@ -196,48 +212,60 @@ def _processes(root: int) -> tuple[dict[int, str], int]:
                 info[int(entry)] = status
                 parents[int(entry)] = int(status.get("PPid", "0") or 0)
 
-    def in_tree(pid: int) -> bool:
+    def ancestors(pid: int) -> list[int]:
+        chain = []
         for _ in range(64):
-            if pid == root:
-                return True
             pid = parents.get(pid, 0)
             if pid <= 1:
-                return False
-        return False
+                break
+            chain.append(pid)
+        return chain
+
+    def name(pid: int) -> str:
+        return info.get(pid, {}).get("Name", "")
 
     found: dict[int, str] = {}
     rss = 0
     for pid, status in info.items():
         if status.get("State", "").startswith(("Z", "X")):
             continue
-        cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
-        tree = in_tree(pid)
-        if tree:
+        chain = ancestors(pid)
+        tree = root in chain
+        if tree or pid == root:
             rss += int((status.get("VmRSS", "0 kB").split() or ["0"])[0])
+        sandbox_part = name(pid) == "bwrap" or name(parents.get(pid, 0)) == "bwrap"
         uid = int((status.get("Uid", "0").split() or ["0"])[0])
+        escaped = uid == JOB_UID and not any(name(p) == "bwrap" for p in [pid, *chain])
+        cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
         marked = MARKER in cmdline or MARKER in _read(f"/proc/{pid}/environ")
-        if (tree and pid != root) or uid == JOB_UID or marked:
+        if (tree and not sandbox_part) or escaped or marked:
             found[pid] = f"{pid} uid={uid} {status.get('Name')} [{cmdline[:120]}]"
     return found, rss
 
 
 def _files() -> frozenset[str]:
-    """Entries (two levels deep) of the host's shared temporary directories that are owned
-    by the job uid or carry the marker."""
+    """Entries (two levels deep) of the host's shared temporary directories that carry the
+    marker in their name or (files of the job uid) in their first 64 KB. Other services on
+    the machine leave files of the job uid there too, so the marker is what names ours:
+    every hostile program that writes files writes it."""
     out = set()
     for top in ("/tmp", "/var/tmp", "/dev/shm"):
         for base, dirs, names in os.walk(top):
-            depth = base[len(top) :].count("/")
-            if depth >= 2:
+            if base[len(top) :].count("/") >= 2:
                 dirs[:] = []
             for name in dirs + names:
                 path = os.path.join(base, name)
+                if MARKER in name:
+                    out.add(path)
+                    continue
                 try:
-                    owner = os.lstat(path).st_uid
+                    info = os.lstat(path)
+                    if info.st_uid == JOB_UID and stat.S_ISREG(info.st_mode):
+                        with open(path, "rb") as f:
+                            if MARKER.encode() in f.read(65536):
+                                out.add(path)
                 except OSError:
                     continue
-                if owner == JOB_UID or MARKER in name:
-                    out.add(path)
     return frozenset(out)
 
 
@@ -263,10 +291,6 @@ def host_state(root: int) -> HostState:
     return HostState(processes, _files(), _segments(), _shmem_kb(), rss)
 
 
-def _zygote(description: str) -> bool:
-    return "zygote_main" in description or "bwrap" in description
-
-
 def leftovers(before: HostState, root: int, wait_s: float = 6.0) -> list[str]:
     """What the job left, polling a while (the sandbox reaps asynchronously, and other
     engineers' short-lived jobs on this machine come and go)."""
@@ -274,8 +298,7 @@ def leftovers(before: HostState, root: int, wait_s: float = 6.0) -> list[str]:
     while True:
         now = host_state(root)
         found = [
-            f"process {d}" for pid, d in now.processes.items()
-            if pid not in before.processes and not _zygote(d)
+            f"process {d}" for pid, d in now.processes.items() if pid not in before.processes
         ]  # fmt: skip
         found += [f"file {f}" for f in now.files - before.files]
         found += [f"shm segment {s}" for s in now.segments - before.segments]

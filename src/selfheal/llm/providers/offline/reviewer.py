@@ -14,19 +14,29 @@ _STUB = re.compile(r"raise\s+NotImplementedError|^\s*pass\s*$", re.MULTILINE)
 
 def _is_stub(code: str) -> bool:
     """A function whose body does nothing (``pass``, ``...``, ``raise NotImplementedError``,
-    a docstring only); ``class Error(Exception): pass`` is not a stub."""
+    a docstring only); ``class Error(Exception): pass``, a Protocol's or ABC's methods and
+    ``@abstractmethod``s are not stubs."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return bool(_STUB.search(code))
+    interfaces: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            body = [s for s in node.body
-                    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]  # fmt: skip
-            if all(isinstance(s, ast.Pass) for s in body) or any(
-                isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in body
-            ):
-                return True
+        if isinstance(node, ast.ClassDef) and any(
+            name in ast.unparse(base) for base in node.bases for name in ("Protocol", "ABC")
+        ):
+            interfaces.update(id(n) for n in node.body)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or id(node) in interfaces:
+            continue
+        if any("abstractmethod" in ast.unparse(d) for d in node.decorator_list):
+            continue
+        body = [s for s in node.body
+                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]  # fmt: skip
+        if all(isinstance(s, ast.Pass) for s in body) or any(
+            isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in body
+        ):
+            return True
     return False
 
 
