@@ -338,3 +338,20 @@ async def test_the_tests_see_the_files_the_code_wrote(box: ZygoteSandbox) -> Non
     )
     verdict = await run(box, code, tests)
     assert statuses(verdict) == [("passed", TRUSTED)] * 2, verdict.tests
+
+
+async def test_containers_stay_aliased_and_coroutines_can_be_awaited(box: ZygoteSandbox) -> None:
+    code = (
+        "import asyncio, contextlib\n"
+        "@contextlib.contextmanager\ndef tag(events):\n"
+        "    events.append('<')\n    yield\n    events.append('>')\n"
+        "async def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n"
+    )
+    tests = (
+        "import asyncio\nevents = []\n"
+        "with tag(events):\n    events.append('body')\n"
+        "assert events == ['<', 'body', '>']\n"
+        "assert asyncio.run(twice(4)) == 8\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED)] * 2, verdict.tests

@@ -402,7 +402,10 @@ class Codec:
             if tag == "h":
                 _, handle, type_name, is_callable, snapshot = wire
                 snap = None if snapshot is None else _snapshot(dec(snapshot, depth + 1))
-                return self._handle_proxy(handle, type_name, is_callable, snap)
+                proxy = self._handle_proxy(handle, type_name, is_callable, snap)
+                if self.strict and type_name == "coroutine":  # awaited here, run there
+                    return _remote_coroutine(proxy)
+                return proxy
             if tag == "r":
                 if type(wire[1]) is not int or wire[1] not in self.exports:
                     raise ProtocolError("reference to an unknown object")
@@ -544,6 +547,12 @@ class _StrMember(str):
 _MIXED_MEMBERS = {int: _IntMember, str: _StrMember}
 
 
+async def _remote_coroutine(proxy):
+    """A coroutine of the code, as one of ours: awaiting it runs it to the end where it lives
+    (in an event loop of its own there) and gives its result."""
+    return _call_peer(proxy, "await")[0]
+
+
 def _namedtuple_str(self):
     member = self.__dict__.get("_sh_member")
     return type(self).__mro__[1].__repr__(self) if member is None else str(member)
@@ -607,6 +616,8 @@ class Peer:
         self.codec = Codec(self._make_proxy, strict)
         self.alive = True
         self.stdout_capture = None  # the code's side: where prints go during a call
+        self._aliases = {}  # the code's side: the tests' token -> [our container, last sent]
+        self.containers = {}  # the tests' side: token -> our container handed to the code
 
     def _make_proxy(self, handle, type_name, is_callable, snapshot):
         proxy = object.__new__(_Proxy)
@@ -650,7 +661,7 @@ class Peer:
     def serve_one(self, message):
         try:
             result, extra = self._handle(message)
-            reply = ("ok", self.codec.encode(result), extra)
+            reply = ("ok", self.codec.encode(result), self._alias_updates(extra))
         except (CodeGone, UnitTimeout):
             raise
         except BaseException as exc:  # includes SystemExit from the code: it crosses by name
@@ -667,6 +678,9 @@ class Peer:
         if type(message) is not tuple or len(message) < 2 or type(message[0]) is not str:
             raise ProtocolError("malformed request")
         op, handle = message[0], message[1]
+        if op == "sync" and not self.codec.strict:  # the tests changed containers we hold
+            self._sync_containers(message[2])
+            return None, None
         target = self._target(handle)
         strict = self.codec.strict
         decode = self.codec.decode
@@ -703,6 +717,11 @@ class Peer:
         if op == "delitem":
             del target[decode(message[2])]
             return None, None
+        if op == "await":
+            asyncio = __import__("asyncio")
+            if not asyncio.iscoroutine(target):
+                raise TypeError(f"{type(target).__name__} is not a coroutine")
+            return asyncio.run(target), None
         if op == "exitx":
             return _exit_with(target, message[2], _typed(message[3], str)), None
         if op == "instancecheck":
@@ -712,7 +731,71 @@ class Peer:
             raise ProtocolError(f"unknown request {op!r}")
         return simple(target), None
 
+    def _alias_updates(self, extra):
+        """The code's side: the tests' containers it was handed earlier (and may still hold,
+        e.g. a generator context manager) whose contents changed since last sent back."""
+        if not self._aliases:
+            return extra
+        updates = []
+        for token, entry in list(self._aliases.items()):
+            with contextlib.suppress(Exception):
+                wire = self.codec.encode(entry[0])
+                if wire != entry[1]:
+                    entry[1] = wire
+                    updates.append((token, wire))
+        if updates:
+            extra = dict(extra or {})
+            extra["aliases"] = updates
+        return extra
+
+    def _sync_containers(self, updates):
+        for pair in _as_list(updates):
+            if type(pair) is not tuple or len(pair) != 2:
+                continue
+            entry = self._aliases.get(pair[0])
+            if entry is None:
+                continue
+            held, value = entry[0], self.codec.decode(pair[1])
+            if type(held) is not type(value):
+                continue
+            if type(held) is list:
+                held[:] = value
+            else:
+                held.clear()
+                held.update(value)
+            with contextlib.suppress(Exception):
+                entry[1] = self.codec.encode(held)
+
+    def _adopt(self, args, tokens):
+        """Arguments that are containers of the tests: one object here per container there,
+        brought up to date with what the tests sent, so that aliasing holds across calls."""
+        for pair in tokens if type(tokens) is list else []:
+            if type(pair) is not tuple or len(pair) != 2 or type(pair[1]) is not int:
+                continue
+            index, token = pair
+            if type(index) is not int or not 0 <= index < len(args):
+                continue
+            value = args[index]
+            if type(value) not in (list, dict, set) or len(value) > 10000:
+                continue
+            entry = self._aliases.get(token)
+            if entry is not None and type(entry[0]) is type(value):
+                held = entry[0]
+                if type(held) is list:
+                    held[:] = value
+                else:
+                    held.clear()
+                    held.update(value)
+                args[index] = held
+            elif len(self._aliases) < 64:
+                entry = self._aliases[token] = [value, None]
+            else:
+                continue
+            with contextlib.suppress(Exception):
+                entry[1] = self.codec.encode(args[index])
+
     def _call(self, target, args, kwargs, options):
+        self._adopt(args, options.get("tokens"))
         capture = bool(options.get("capture"))
         stdin = options.get("stdin")
         saved = sys.stdout, sys.stdin
@@ -852,8 +935,43 @@ def _peer(proxy):
 
 def _call_peer(proxy, op, *args):
     peer = _peer(proxy)
+    if peer.containers and op != "sync":
+        _send_container_changes(peer)
     reply = peer.request(op, object.__getattribute__(proxy, "_id"), *args)
-    return peer.codec.decode(reply[1]), reply[2]
+    extra = reply[2]
+    if type(extra) is dict and type(extra.get("aliases")) is list:
+        _apply_aliases(peer, extra["aliases"])
+    return peer.codec.decode(reply[1]), extra
+
+
+def _send_container_changes(peer):
+    """The tests' side: containers handed to the code earlier that the tests changed since."""
+    updates = []
+    for token, entry in peer.containers.items():
+        wire = peer.codec.encode(entry[0])
+        if wire != entry[1]:
+            entry[1] = wire
+            updates.append((token, wire))
+    if updates:
+        peer.request("sync", 0, updates)
+
+
+def _apply_aliases(peer, updates):
+    for pair in updates:
+        if type(pair) is not tuple or len(pair) != 2:
+            continue
+        entry = peer.containers.get(pair[0])
+        if entry is None:
+            continue
+        original, value = entry[0], peer.codec.decode(pair[1])
+        if type(value) is not type(original):
+            continue
+        if isinstance(original, list):
+            original[:] = value
+        else:
+            original.clear()
+            original.update(value)
+        entry[1] = peer.codec.encode(original)
 
 
 def _delegated(proxy, op, *args):
@@ -926,6 +1044,13 @@ class _Proxy:
                 position = stdin.tell() if stdin.seekable() else None
             options["stdin"] = stdin.read()
         encode = peer.codec.encode
+        if peer.codec.strict:
+            tokens = [(i, id(a)) for i, a in enumerate(args)
+                      if type(a) in (list, dict, set) and len(a) <= 1000]  # fmt: skip
+            if tokens and len(peer.containers) < 64:
+                options["tokens"] = tokens
+                for i, token in tokens:  # kept alive: its id stays its token
+                    peer.containers[token] = [args[i], peer.codec.encode(args[i])]
         result, extra = _call_peer(
             self, "call", [encode(a) for a in args], [(k, encode(v)) for k, v in kwargs.items()],
             options,

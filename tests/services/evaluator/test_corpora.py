@@ -40,9 +40,6 @@ from tests.conftest import free_port, new_sqlite_database
 CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 CORRECT = sorted((CORPORA / "correct").glob("*.toml"))
 HOSTILE = sorted((CORPORA / "hostile").glob("*.toml"))
-# Correct programs the evaluator still fails, each for a reason its description names;
-# strict xfail: when one starts passing, move it to correct/.
-KNOWN_FALSE_FAILS = sorted((CORPORA / "known_false_fails").glob("*.toml"))
 MARKER = "shmark" + uuid.uuid4().hex[:10]
 JOB_UID = 65534  # SandboxSettings.uid: jobs run as this when the service is root
 BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
@@ -60,7 +57,7 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_the_corpora_are_big_enough_and_well_formed() -> None:
     assert len(CORRECT) >= 100 and len(HOSTILE) >= 40
-    for path in CORRECT + HOSTILE + KNOWN_FALSE_FAILS:
+    for path in CORRECT + HOSTILE:
         data = load(path)
         assert {"code", "tests", "entry_point", "description"} <= data.keys(), path.name
         compile(data["code"], path.name, "exec")
@@ -142,10 +139,9 @@ def _outcome(resp: httpx.Response) -> str:
 def correct_results(evaluator: tuple[httpx.Client, int]) -> dict[str, httpx.Response]:
     """Every correct program evaluated once, several at a time."""
     client, _ = evaluator
-    paths = CORRECT + KNOWN_FALSE_FAILS
     with ThreadPoolExecutor(max_workers=6) as pool:
-        responses = pool.map(lambda p: post(client, load(p)), paths)
-        return {path.name: resp for path, resp in zip(paths, responses, strict=True)}
+        responses = pool.map(lambda p: post(client, load(p)), CORRECT)
+        return {path.name: resp for path, resp in zip(CORRECT, responses, strict=True)}
 
 
 @pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
@@ -156,16 +152,6 @@ def test_correct_program_passes(path: Path, correct_results: dict[str, httpx.Res
     assert data["passed"] is True, _outcome(resp)
     assert data["score"] >= 0.7, _outcome(resp)
     assert data["detail"]["execution"]["trusted_passed"] >= 1
-
-
-@pytest.mark.xfail(strict=True, reason="a known false fail: see the file's description")
-@pytest.mark.parametrize("path", KNOWN_FALSE_FAILS, ids=[p.stem for p in KNOWN_FALSE_FAILS])
-def test_known_false_fail_still_fails(
-    path: Path, correct_results: dict[str, httpx.Response]
-) -> None:
-    resp = correct_results[path.name]
-    assert resp.status_code == 200, _outcome(resp)
-    assert resp.json()["passed"] is True, _outcome(resp)
 
 
 # --------------------------------------------------------------------------- leftovers
