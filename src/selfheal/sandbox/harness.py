@@ -681,6 +681,9 @@ class Peer:
         if op == "sync" and not self.codec.strict:  # the tests changed containers we hold
             self._sync_containers(message[2])
             return None, None
+        if op == "forget" and not self.codec.strict:  # a new unit: earlier containers go
+            self._aliases.clear()
+            return None, None
         target = self._target(handle)
         strict = self.codec.strict
         decode = self.codec.decode
@@ -1462,6 +1465,9 @@ def _run_unit(report, peer, namespace, unit, budget, tag):
     status, message = "passed", ""
     signal.setitimer(signal.ITIMER_REAL, budget)
     try:
+        if peer.containers:  # containers stay aliased within a unit (cost: a copy a request)
+            peer.containers.clear()
+            peer.request("forget", 0)
         exec(_unit_code(unit, tag), namespace)
         if kind == "function":
             function = namespace[name]
