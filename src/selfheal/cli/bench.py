@@ -13,6 +13,23 @@ app = typer.Typer(help="Benchmarks (results are written to files).", no_args_is_
 
 @app.command("heal")
 def heal(
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="Run the HumanEval heal benchmark in this process on this model: offline "
+        "(simulation, on the simulator's tasks), local, or an OpenAI-compatible base URL "
+        "(http://127.0.0.1:8080/v1). Without it: the seed's benchmark against --url.",
+    ),
+    model: str | None = typer.Option(None, "--model", help="LLM_MODEL for --provider"),
+    visible: int = typer.Option(8, "--visible", help="Tasks the optimizer may see"),
+    heldout: int = typer.Option(8, "--heldout", help="Held-out tasks it never sees"),
+    sabotage: list[str] = typer.Option(
+        [], "--sabotage", help="Sabotage prompts (repeat): hello-world, format, naming, subtle"
+    ),
+    history: str = typer.Option("both", "--history", help="both | with | without"),
+    judge: str = typer.Option("evidence", "--judge", help="evidence (tests-based) | model"),
+    candidates: int = typer.Option(2, "--candidates", help="OPTIMIZER_CANDIDATES for the runs"),
+    refine_rounds: int = typer.Option(2, "--refine-rounds"),
     cycles: int = typer.Option(2, "--cycles"),
     requests: int = typer.Option(5, "--requests"),
     url: str = typer.Option(
@@ -30,22 +47,67 @@ def heal(
         help="The system's failure threshold",
     ),
 ) -> None:
-    """Install bad prompts and measure how the running system heals itself."""
-    from selfheal.bench.heal import print_summary, run_heal_benchmark
-
-    summary = run_async(
-        run_heal_benchmark(
-            manager_url=url,
-            cycles=cycles,
-            requests=requests,
+    """Install bad prompts and measure how the system heals itself."""
+    if provider is not None:
+        _heal_in_process(
+            provider=provider, model=model, visible=visible, heldout=heldout, sabotage=sabotage,
+            history=history, judge=judge, candidates=candidates, refine_rounds=refine_rounds,
             output_dir=output_dir,
-            manual=manual,
-            heal_timeout_s=timeout,
-            threshold=threshold,
+        )  # fmt: skip
+        return
+    from selfheal.bench.heal import print_summary, run_heal_benchmark
+    from selfheal.cli._progress import heal_requests, steps
+
+    with steps("heal benchmark", heal_requests(cycles, requests)) as advance:
+        summary = run_async(
+            run_heal_benchmark(
+                manager_url=url,
+                cycles=cycles,
+                requests=requests,
+                output_dir=output_dir,
+                manual=manual,
+                heal_timeout_s=timeout,
+                threshold=threshold,
+                on_request=advance,
+            )
         )
-    )
     print_summary(summary)
     raise typer.Exit(0 if summary["healed"] else 1)
+
+
+def _heal_in_process(
+    *, provider: str, model: str | None, visible: int, heldout: int, sabotage: list[str],
+    history: str, judge: str, candidates: int, refine_rounds: int, output_dir: Path,
+) -> None:  # fmt: skip
+    from selfheal.bench.heal_real import BenchConfig, run_real_heal_benchmark
+    from selfheal.bench.heal_tasks import SABOTAGE
+    from selfheal.core.config import OptimizerSettings
+
+    modes = {"both": [False, True], "with": [True], "without": [False]}
+    if history not in modes:
+        raise typer.BadParameter("--history is both, with or without")
+    if judge not in ("evidence", "model"):
+        raise typer.BadParameter("--judge is evidence or model")
+    unknown = sorted(set(sabotage) - set(SABOTAGE))
+    if unknown:
+        raise typer.BadParameter(f"unknown sabotage prompt(s) {unknown}; known: {sorted(SABOTAGE)}")
+    optimizer = OptimizerSettings(
+        candidates=candidates, refine_rounds=refine_rounds, run_budget_s=1800
+    )
+    config = BenchConfig(
+        provider=provider, model=model, visible=visible, heldout=heldout,
+        sabotage=sabotage or list(SABOTAGE), history_modes=modes[history], judge=judge,
+        optimizer=optimizer,
+    )  # fmt: skip
+    summary = run_async(run_real_heal_benchmark(config, output_dir=output_dir))
+    source = "SIMULATION" if summary["source"] == "simulation" else "real model"
+    for c in summary["cycles"]:
+        typer.echo(
+            f"[{source}] {c['sabotage']:<11} {'with' if c['history'] else 'without'} history: "
+            f"held-out {c['heldout_pass_at_1_sabotage']:.0%} -> {c['heldout_pass_at_1_healed']:.0%} "
+            f"(good prompt {summary['good_prompt']['heldout_pass_at_1']:.0%}), {c['decision']}"
+        )
+    typer.echo(f"written to {output_dir}/")
 
 
 @app.command("evaluator")
@@ -64,17 +126,19 @@ def evaluator(
     import json
 
     from selfheal.bench.evaluator import print_summary, run_benchmark
+    from selfheal.cli._common import console
 
-    result = run_async(
-        run_benchmark(
-            mutants_per_problem=mutants,
-            concurrency=concurrency,
-            limit=limit,
-            compare_bwrap=not no_bwrap,
-            baseline_rev=baseline,
-            rounds=rounds,
+    with console.status("running HumanEval through the sandbox…"):
+        result = run_async(
+            run_benchmark(
+                mutants_per_problem=mutants,
+                concurrency=concurrency,
+                limit=limit,
+                compare_bwrap=not no_bwrap,
+                baseline_rev=baseline,
+                rounds=rounds,
+            )
         )
-    )
     print_summary(result)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -102,10 +166,11 @@ def load(
 
     from selfheal.bench.load import run_load_benchmark
 
-    report = run_load_benchmark(
-        requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
-        database_url=database_url,
-    )  # fmt: skip
+    with Console().status(f"sending {requests} requests at concurrency {concurrency}…"):
+        report = run_load_benchmark(
+            requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
+            database_url=database_url,
+        )  # fmt: skip
     table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
                   "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
     for r in report["runs"]:
@@ -120,3 +185,68 @@ def load(
         )  # fmt: skip
     Console().print(table)
     Console().print(f"written to {output}")
+
+
+@app.command("dashboard")
+def dashboard(
+    rows: int = typer.Option(1_000_000, "--rows", help="Execution logs to generate"),
+    backend: list[str] = typer.Option(
+        ["postgresql", "sqlite"], "--backend", help="postgresql and/or sqlite (repeat)"
+    ),
+    pg_server: str = typer.Option(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        "--pg-server",
+        help="A PostgreSQL server where a throwaway database may be created",
+    ),
+    hours: list[float] = typer.Option([24.0, 168.0], "--hours", help="Chart windows to time"),
+    repeats: int = typer.Option(5, "--repeats"),
+    output: Path = typer.Option(Path("reports/bench-dashboard.json"), "--output"),
+) -> None:
+    """Fill a database with N execution logs and time the dashboard's queries and page."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+    from rich.table import Table
+
+    from selfheal.bench.dashboard import run_backend
+    from selfheal.cli._common import console
+
+    results = []
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    ) as bar:  # fmt: skip
+        for name in backend:
+            task = bar.add_task(f"{name}: fill", total=rows)
+
+            def progress(
+                step: str, done: int, total: int, task: TaskID = task, name: str = name
+            ) -> None:
+                if step == "fill":
+                    bar.update(task, completed=done, description=f"{name}: fill")
+                else:
+                    bar.update(task, description=f"{name}: {step}")
+
+            results.append(run_async(run_backend(
+                name, rows=rows, repeats=repeats, hours=hours, pg_server=pg_server,
+                progress=progress,
+            )))  # fmt: skip
+            bar.update(task, description=f"{name}: done")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"results": results}, indent=2) + "\n", encoding="utf-8")
+    for r in results:
+        table = Table(
+            title=f"{r['backend']}: {r['rows']:,} execution logs (filled in {r['fill_s']} s)"
+        )
+        windows = list(r["windows"])
+        table.add_column("query")
+        for w in windows:
+            table.add_column(f"{w} median ms", justify="right")
+        for q in r["windows"][windows[0]]["queries"]:
+            table.add_row(q, *(str(r["windows"][w]["queries"][q]["median_ms"]) for w in windows))
+        table.add_row(
+            "whole page (GET /dashboard)",
+            *(str(r["windows"][w]["page"]["median_ms"]) for w in windows),
+        )
+        console.print(table)
+    console.print(f"written to {output}")

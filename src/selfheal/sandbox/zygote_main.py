@@ -47,8 +47,14 @@ from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 0x2, 0x4, 0x8, 0x1000
+CLONE_NEWNET = 0x40000000
+# Per-job namespaces: with CAP_SYS_ADMIN (inside bubblewrap), or, without it (the process
+# backend), inside a new user namespace of the job's own, with its own network too.
+JOB_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+USER_JOB_NAMESPACES = JOB_NAMESPACES | CLONE_NEWUSER | CLONE_NEWNET
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
@@ -77,20 +83,48 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), what)
 
 
+def _map_ids(uid: int, gid: int) -> None:
+    """In a new user namespace: the same uid and gid inside as outside (nothing else)."""
+    # /proc/self/*_map of a non-dumpable process belong to root: dumpable for this step only
+    # (the child holds nothing yet; _confine makes it non-dumpable again).
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                       ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+
+
+def _mount_private(tmp_mb: int) -> None:
+    """The job's own /tmp, /dev/shm (POSIX shared memory, multiprocessing's semaphores) and
+    /proc: all gone with its mount namespace."""
+    tmp_opts = f"size={tmp_mb}m,nr_inodes=4096,mode=0700".encode()
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
+    if os.path.isdir("/dev/shm"):
+        shm_opts = f"size={tmp_mb}m,nr_inodes=1024,mode=1777".encode()
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", flags, shm_opts), "shm")
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+
+
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: bool, cgroup_fds: list[int], tmp: tuple[str, int] | None = None,
+    namespaces: int, cgroup_fds: list[int], ids: tuple[int, int],
+    tmp: tuple[str, int] | None = None,
 ) -> None:  # fmt: skip
     """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
     limits.
 
-    ``tmp``: ("make", sock) mounts the job's /tmp and sends its mount namespace over the
-    unix socket ``sock`` (the code's process); ("share", sock) receives it, joins it and
-    takes a private copy, so that its own /proc stays its own (the tests' process: the
-    tests see the files the code wrote, as in one interpreter). Both happen before any
-    job code runs; when the hand-over fails, the tests get a /tmp of their own."""
+    ``tmp``: ("make", sock) mounts the job's /tmp, /dev/shm and /proc and sends its mount
+    namespace over the unix socket ``sock`` (the code's process); ("share", sock) receives
+    it, joins it and takes a private copy with a /proc of its own (the tests' process: the
+    tests see the files the code wrote, as in one interpreter). Both happen before any job
+    code runs; where the hand-over fails (e.g. a user namespace per job process), the tests
+    get private mounts of their own."""
     for fd in cgroup_fds:  # first: everything the job does from here on counts against it
         os.write(fd, b"0")
+    if namespaces & CLONE_NEWUSER:
+        _map_ids(*ids)
     extra = [] if tmp is None else [tmp[1]]
     moved = [os.dup(fd) for fd in [*fds, *extra]]
     null = os.open("/dev/null", os.O_RDWR)
@@ -107,22 +141,21 @@ def _confine(
                     shared = (libc.setns(received[0], CLONE_NEWNS) == 0
                               and libc.unshare(CLONE_NEWNS) == 0)  # fmt: skip
                     os.close(received[0])
-        if not shared:
-            tmp_opts = f"size={int(header['tmp_mb'])}m,nr_inodes=4096,mode=0700".encode()
-            _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
+        if shared:
+            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+            _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+        else:
+            _mount_private(int(header["tmp_mb"]))
         if tmp is not None and tmp[0] == "make" and sock is not None:
             with contextlib.suppress(OSError):
                 ns = os.open("/proc/self/ns/mnt", os.O_RDONLY)
                 socket.send_fds(sock, [b"n"], [ns])
                 os.close(ns)
-    if sock is not None:
-        sock.close()
-    if namespaces:
-        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
         os.chdir("/tmp")
     else:
         os.chdir(header["workdir"])
+    if sock is not None:
+        sock.close()
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing of the same uid may read our memory
     confine["raise_oom_score"]()
     confine["drop_capabilities"]()
@@ -137,12 +170,11 @@ def _confine(
         sys.modules["random"].seed()
 
 
-def _spawn(clone_nr: int | None, namespaces: bool, run: Callable[[], None]) -> int:
+def _spawn(clone_nr: int | None, namespaces: int, run: Callable[[], None]) -> int:
     if clone_nr is None:  # no syscall table for this machine: a plain fork, no namespaces
         pid = os.fork()
     else:
-        flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
-        pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+        pid = int(_syscall(clone_nr, namespaces | signal.SIGCHLD, 0, 0, 0, 0))
     if pid == 0:
         try:
             run()
@@ -182,7 +214,7 @@ def run_job(
     c2t_r, c2t_w = os.pipe()
     harness, confine = state["harness"], state["confine"]
     program = state.get("seccomp") if header.get("seccomp") else None
-    namespaces, cgroup_fds = state["namespaces"], state["cgroup_fds"]
+    namespaces, cgroup_fds, ids = state["namespaces"], state["cgroup_fds"], state["ids"]
 
     share_c, share_t = socket.socketpair()  # the code's mount namespace, for the tests
 
@@ -190,7 +222,7 @@ def run_job(
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
         share_t.close()
         _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
-                 cgroup_fds, ("make", share_c.fileno()))  # fmt: skip
+                 cgroup_fds, ids, ("make", share_c.fileno()))  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -201,7 +233,7 @@ def run_job(
         null = os.open("/dev/null", os.O_WRONLY)
         share_c.close()
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces, cgroup_fds, ("share", share_t.fileno()))  # fmt: skip
+                 namespaces, cgroup_fds, ids, ("share", share_t.fileno()))  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -258,18 +290,24 @@ def _reap() -> None:
             return
 
 
-def _can_clone_namespaces(clone_nr: int | None) -> bool:
+def _job_namespaces(clone_nr: int | None, ids: tuple[int, int]) -> int:
+    """The namespaces each job child can get here: JOB_NAMESPACES (with CAP_SYS_ADMIN),
+    USER_JOB_NAMESPACES (unprivileged user namespaces), or 0 (none)."""
     if clone_nr is None:
-        return False
-    pid = int(
-        _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
-    )
-    if pid == 0:
-        os._exit(0)
-    if pid < 0:
-        return False
-    os.waitpid(pid, 0)
-    return True
+        return 0
+    for flags in (JOB_NAMESPACES, USER_JOB_NAMESPACES):
+        pid = int(_syscall(clone_nr, flags | signal.SIGCHLD, 0, 0, 0, 0))
+        if pid == 0:  # try all that a job child will do
+            try:
+                if flags & CLONE_NEWUSER:
+                    _map_ids(*ids)
+                _mount_private(1)
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        if pid > 0 and os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+            return flags
+    return 0
 
 
 def _read(where: str) -> bytes:
@@ -310,9 +348,11 @@ def main() -> None:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
-    state["namespaces"] = _can_clone_namespaces(state["clone_nr"])
+    state["ids"] = (os.getuid(), os.getgid())
+    state["namespaces"] = _job_namespaces(state["clone_nr"], state["ids"])
     gc.freeze()  # what the zygote holds stays out of the jobs' collections: fewer copied pages
-    hello = {"ready": True, "pid": os.getpid(), "namespaces": state["namespaces"]}
+    hello = {"ready": True, "pid": os.getpid(), "namespaces": bool(state["namespaces"]),
+             "user_namespace": bool(state["namespaces"] & CLONE_NEWUSER)}  # fmt: skip
     control.send(json.dumps(hello).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 65536, 5)
