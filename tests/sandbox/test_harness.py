@@ -241,3 +241,117 @@ def test_malformed_reports_become_verdicts(report: bytes) -> None:
     verdict = read_verdict(_result(report), plan)
     assert verdict.total == 1
     assert verdict.trusted_passed == 0 or verdict.tests[0].message == ""
+
+
+async def test_enum_members_keep_their_methods_identity_and_flag_algebra(
+    box: ZygoteSandbox,
+) -> None:
+    code = (
+        "import enum\n"
+        "class Light(enum.Enum):\n    RED = 1\n    GREEN = 2\n"
+        "    def next(self):\n        return Light.GREEN if self is Light.RED else Light.RED\n"
+        "class Perm(enum.Flag):\n    R = 1\n    W = 2\n"
+        "class Level(enum.IntEnum):\n    LOW = 1\n    HIGH = 3\n"
+        "    def label(self):\n        return self.name.lower()\n"
+        "class Op(enum.StrEnum):\n    ADD = 'add'\n"
+        "def parse(name):\n    return Level[name]\n"
+        "def both():\n    return Perm.R | Perm.W\n"
+    )
+    tests = (
+        "assert Light.RED.next() is Light.GREEN\n"
+        "assert both() == Perm.R | Perm.W and Perm.W in both() and not Perm(0)\n"
+        "assert parse('HIGH') is Level.HIGH and parse('HIGH') == 3 and parse('LOW').label() == 'low'\n"
+        "assert Op('add') is Op.ADD and Op.ADD == 'add'\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED)] * 4, verdict.tests
+
+
+async def test_dataclass_order_and_hash_and_namedtuple_methods_are_trusted(
+    box: ZygoteSandbox,
+) -> None:
+    code = (
+        "from dataclasses import dataclass\nfrom typing import NamedTuple\n"
+        "@dataclass(order=True, frozen=True)\nclass P:\n    x: int\n"
+        "@dataclass\nclass Q:\n    x: int\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "class V(NamedTuple):\n    major: int\n"
+        "    def bump(self):\n        return V(self.major + 1)\n"
+        "    def __str__(self):\n        return f'v{self.major}'\n"
+    )
+    tests = (
+        "assert P(1) < P(2) and max(P(3), P(2)) == P(3) and hash(P(1)) == hash(P(1))\n"
+        "assert V(1).bump() == (2,) and str(V(4)) == 'v4'\n"
+        "assert Q(1) == Q(2)\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED), ("passed", TRUSTED), ("passed", DELEGATED)]
+
+
+async def test_builtin_types_cross_and_a_remote_oserror_keeps_the_channel(
+    box: ZygoteSandbox,
+) -> None:
+    code = (
+        "from typing import Generic, TypeVar\nT = TypeVar('T')\n"
+        "class Box(Generic[T]):\n    pass\n"
+        "def convert(values, kind):\n    return [kind(v) for v in values]\n"
+        "def missing():\n    return open('/nonexistent/file')\n"
+    )
+    tests = (
+        "assert convert(['1', '2'], int) == [1, 2]\n"
+        "assert Box[int]() is not None\n"
+        "try:\n    missing()\n    assert False, 'no error'\nexcept FileNotFoundError:\n    pass\n"
+        "assert convert([1], str) == ['1']\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED)] * 4, verdict.tests
+
+
+async def test_what_taints_a_unit(box: ZygoteSandbox) -> None:
+    code = (
+        "class M:\n    def __init__(self, v):\n        self.v = v\n"
+        "    def __add__(self, o):\n        return M(self.v + o.v)\n"
+        "    def __sub__(self, o):\n        return 0\n"
+        "class Swallow:\n    def __enter__(self):\n        return 1\n"
+        "    def __exit__(self, *a):\n        return True\n"
+        "class Keep:\n    def __enter__(self):\n        return 1\n"
+        "    def __exit__(self, *a):\n        return False\n"
+    )
+    tests = (
+        "assert (M(1) + M(2)).v == 3\n"  # an operator returning the code's object: still trusted
+        "assert M(1) - 5 == 0\n"  # an operator returning plain data: the code decided it
+        "with Swallow() as s:\n    assert s == 2\n"  # the code swallowed the failure
+        "with Keep() as k:\n    assert k == 2\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [
+        ("passed", TRUSTED), ("passed", DELEGATED), ("passed", DELEGATED), ("failed", TRUSTED),
+    ]  # fmt: skip
+
+
+async def test_the_tests_see_the_files_the_code_wrote(box: ZygoteSandbox) -> None:
+    code = "def save(name, text):\n    with open(name, 'w') as f:\n        f.write(text)\n"
+    tests = (
+        "import os\nsave('out.txt', 'hi')\n"
+        "assert open('out.txt').read() == 'hi'\n"
+        "assert os.path.exists('/tmp/out.txt')\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED)] * 2, verdict.tests
+
+
+async def test_containers_stay_aliased_and_coroutines_can_be_awaited(box: ZygoteSandbox) -> None:
+    code = (
+        "import asyncio, contextlib\n"
+        "@contextlib.contextmanager\ndef tag(events):\n"
+        "    events.append('<')\n    yield\n    events.append('>')\n"
+        "async def twice(x):\n    await asyncio.sleep(0)\n    return 2 * x\n"
+    )
+    tests = (
+        "import asyncio\nevents = []\n"
+        "with tag(events):\n    events.append('body')\n"
+        "assert events == ['<', 'body', '>']\n"
+        "assert asyncio.run(twice(4)) == 8\n"
+    )
+    verdict = await run(box, code, tests)
+    assert statuses(verdict) == [("passed", TRUSTED)] * 2, verdict.tests

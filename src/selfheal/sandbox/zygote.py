@@ -133,8 +133,9 @@ def bwrap_wrapper(bwrap: str) -> Wrapper:
         return [
             bwrap, *BWRAP_BASE,
             # inside its own user namespace only: per-job namespaces, and emptying the job's
-            # bounding set (the job itself keeps no capability)
-            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
+            # bounding set (the job itself keeps no capability); CAP_SYS_CHROOT: the tests'
+            # process joins the code's mount namespace (setns), to share its /tmp
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_SYS_CHROOT",
             *binds,
             "--remount-ro", "/dev",
             "--remount-ro", "/",

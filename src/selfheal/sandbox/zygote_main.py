@@ -110,23 +110,52 @@ def _mount_private(tmp_mb: int) -> None:
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
     namespaces: int, cgroup_fds: list[int], ids: tuple[int, int],
+    tmp: tuple[str, int] | None = None,
 ) -> None:  # fmt: skip
     """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
-    limits."""
+    limits.
+
+    ``tmp``: ("make", sock) mounts the job's /tmp, /dev/shm and /proc and sends its mount
+    namespace over the unix socket ``sock`` (the code's process); ("share", sock) receives
+    it, joins it and takes a private copy with a /proc of its own (the tests' process: the
+    tests see the files the code wrote, as in one interpreter). Both happen before any job
+    code runs; where the hand-over fails (e.g. a user namespace per job process), the tests
+    get private mounts of their own."""
     for fd in cgroup_fds:  # first: everything the job does from here on counts against it
         os.write(fd, b"0")
     if namespaces & CLONE_NEWUSER:
         _map_ids(*ids)
-    moved = [os.dup(fd) for fd in fds]
+    extra = [] if tmp is None else [tmp[1]]
+    moved = [os.dup(fd) for fd in [*fds, *extra]]
     null = os.open("/dev/null", os.O_RDWR)
     for target, fd in enumerate([null, *moved]):
         os.dup2(fd, target)
-    os.closerange(len(fds) + 1, 1 << 16)
+    os.closerange(len(fds) + len(extra) + 1, 1 << 16)
+    sock = socket.socket(fileno=len(fds) + 1) if tmp is not None else None
     if namespaces:
-        _mount_private(int(header["tmp_mb"]))
+        shared = False
+        if tmp is not None and tmp[0] == "share" and sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                _, received, _, _ = socket.recv_fds(sock, 1, 1)
+                if received:
+                    shared = (libc.setns(received[0], CLONE_NEWNS) == 0
+                              and libc.unshare(CLONE_NEWNS) == 0)  # fmt: skip
+                    os.close(received[0])
+        if shared:
+            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+            _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+        else:
+            _mount_private(int(header["tmp_mb"]))
+        if tmp is not None and tmp[0] == "make" and sock is not None:
+            with contextlib.suppress(OSError):
+                ns = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+                socket.send_fds(sock, [b"n"], [ns])
+                os.close(ns)
         os.chdir("/tmp")
     else:
         os.chdir(header["workdir"])
+    if sock is not None:
+        sock.close()
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing of the same uid may read our memory
     confine["raise_oom_score"]()
     confine["drop_capabilities"]()
@@ -187,10 +216,13 @@ def run_job(
     program = state.get("seccomp") if header.get("seccomp") else None
     namespaces, cgroup_fds, ids = state["namespaces"], state["cgroup_fds"], state["ids"]
 
+    share_c, share_t = socket.socketpair()  # the code's mount namespace, for the tests
+
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
+        share_t.close()
         _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
-                 cgroup_fds, ids)  # fmt: skip
+                 cgroup_fds, ids, ("make", share_c.fileno()))  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -199,8 +231,9 @@ def run_job(
     def tests_child() -> None:
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
+        share_c.close()
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces, cgroup_fds, ids)  # fmt: skip
+                 namespaces, cgroup_fds, ids, ("share", share_t.fileno()))  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -210,6 +243,8 @@ def run_job(
     finally:
         for fd in (*fds, t2c_r, t2c_w, c2t_r, c2t_w):
             os.close(fd)
+        share_c.close()
+        share_t.close()
     return _supervise(pids, control, float(header["job_timeout_s"]))
 
 

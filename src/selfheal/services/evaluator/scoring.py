@@ -1,4 +1,17 @@
-"""Score = rule_weight * rule + judge_weight * judge, capped below the threshold by hard gates."""
+"""Score = rule_weight * rule + judge_weight * judge, capped below the threshold by hard gates.
+
+Delegated units (runner.DELEGATED: the code's own operator decided the outcome, e.g. its
+``__eq__``) are evidence that cannot be trusted on its own:
+
+- in the rule score's ``tests`` part a delegated pass counts half of a trusted pass
+  (``(trusted + DELEGATED_CREDIT * delegated) / total``), so a forged pass cannot reach a
+  full rule score and an honest program whose tests compare its own objects loses little;
+- for the verdict, a request with provided tests needs every unit passed AND at least one
+  unit passed as trusted: passes that are all delegated gate ``unverified_tests``
+  (category ``test_failure``) whatever the judge says. With generated tests (which gate
+  only when the judge agrees) the same gate applies when some units passed and none as
+  trusted, since the judge is shown those passes.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +32,8 @@ RULE_WEIGHTS = {
     "docstring": 0.05,
     "type_hints": 0.05,
 }
+# What a delegated pass is worth in the rule score's tests part, against 1.0 for a trusted one.
+DELEGATED_CREDIT = 0.5
 # When several gates apply, the failure category is the first of these that applies:
 # a run that never finished, or code that broke the rules, says more than failing tests.
 CATEGORY_PRIORITY = (
@@ -56,7 +71,8 @@ def rule_parts(
     else:
         entry = 1.0 if static.functions else 0.5
     if execution is not None and execution.total:
-        tests = execution.passed / execution.total
+        delegated = execution.passed - execution.trusted_passed
+        tests = (execution.trusted_passed + DELEGATED_CREDIT * delegated) / execution.total
     else:
         tests = executes  # nothing to test against: loading cleanly is all we know
     return {
@@ -156,6 +172,10 @@ def _execution_gates(
         elif judge is not None and judge.correctness < 0.5:
             # Generated tests are unverified: they gate only when the judge agrees.
             gates.append(("failing_generated_tests", category))
+    if execution.passed and execution.trusted_passed == 0:
+        # Every pass was vouched for by the code's own operators, none compared on plain
+        # data by the tests' side: never enough to pass (and the judge saw those passes).
+        gates.append(("unverified_tests", "test_failure"))
     if entry_point and execution.entry_point_defined is False:
         gates.append(("entry_point_missing", "test_failure"))
     return gates

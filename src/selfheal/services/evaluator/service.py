@@ -90,7 +90,7 @@ def _evidence(
         },
         "tests": None if execution is None else {
             "origin": tests_origin, "total": execution.total, "passed": execution.passed,
-            "failures": failures,
+            "trusted_passed": execution.trusted_passed, "failures": failures,
         },
     }  # fmt: skip
 

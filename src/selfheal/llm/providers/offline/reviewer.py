@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -9,6 +10,34 @@ from typing import Any
 from selfheal.llm.providers.offline.catalog import find_task
 
 _STUB = re.compile(r"raise\s+NotImplementedError|^\s*pass\s*$", re.MULTILINE)
+
+
+def _is_stub(code: str) -> bool:
+    """A function whose body does nothing (``pass``, ``...``, ``raise NotImplementedError``,
+    a docstring only); ``class Error(Exception): pass``, a Protocol's or ABC's methods and
+    ``@abstractmethod``s are not stubs."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return bool(_STUB.search(code))
+    interfaces: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(
+            name in ast.unparse(base) for base in node.bases for name in ("Protocol", "ABC")
+        ):
+            interfaces.update(id(n) for n in node.body)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or id(node) in interfaces:
+            continue
+        if any("abstractmethod" in ast.unparse(d) for d in node.decorator_list):
+            continue
+        body = [s for s in node.body
+                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]  # fmt: skip
+        if all(isinstance(s, ast.Pass) for s in body) or any(
+            isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in body
+        ):
+            return True
+    return False
 
 
 def judge(data: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +77,7 @@ def judge(data: dict[str, Any]) -> dict[str, Any]:
     elif execution.get("status") not in (None, "ok"):
         correctness = 0.1
         reasons.append(f"execution ended with {execution.get('status')}")
-    elif _STUB.search(code):
+    elif _is_stub(code):
         correctness = 0.1
         reasons.append("the implementation is a stub")
     elif total:
