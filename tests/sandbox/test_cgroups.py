@@ -196,7 +196,7 @@ MEMORY_HOG = (
     "        pid = os.fork()\n"
     "        if pid == 0:\n"
     "            block = bytearray(b'\\x01') * (48 * 1024 * 1024)\n"
-    "            time.sleep(6)  # long enough to overlap on a loaded machine\n"
+    "            time.sleep(3)  # long enough to overlap on a loaded machine\n"
     "            os._exit(0 if block[-1] == 1 else 1)\n"
     "        kids.append(pid)\n"
     "    return [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in kids]\n"
