@@ -19,7 +19,7 @@ import pytest
 
 from selfheal.bench.heal import BAD_PROMPTS
 from selfheal.llm.providers.offline.catalog import by_id
-from tests.conftest import LiveStack, free_port, new_sqlite_database
+from tests.conftest import OFFLINE_ENV, LiveStack, free_port, new_sqlite_database
 
 KEY = "cli-test-key-123"
 
@@ -31,7 +31,8 @@ def _env(**extra: str) -> dict[str, str]:
         if not k.startswith(("LLM_", "OPTIMIZER_", "SELFHEAL_"))
         and k not in ("DATABASE_URL", "MANAGER_URL", "WORKER_URL", "EVALUATOR_URL")
     }
-    env.update(COLUMNS="200", **extra)
+    env.update(COLUMNS="200", **OFFLINE_ENV)
+    env.update(extra)
     return env
 
 

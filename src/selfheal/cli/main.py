@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from selfheal.cli import bench, optimize, prompts, requests, run
+from selfheal.cli import bench, model, optimize, prompts, requests, run
 from selfheal.cli._api import CliError
 from selfheal.cli._common import err_console
 
@@ -31,6 +31,7 @@ requests.register(app)
 optimize.register(app)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(bench.app, name="bench")
+app.add_typer(model.app, name="model")
 
 
 def _sentence(exc: BaseException) -> str:
