@@ -31,7 +31,8 @@ def _env(**extra: str) -> dict[str, str]:
         if not k.startswith(("LLM_", "OPTIMIZER_", "SELFHEAL_"))
         and k not in ("DATABASE_URL", "MANAGER_URL", "WORKER_URL", "EVALUATOR_URL")
     }
-    env.update(COLUMNS="200", **OFFLINE_ENV, **extra)
+    env.update(COLUMNS="200", **OFFLINE_ENV)
+    env.update(extra)
     return env
 
 

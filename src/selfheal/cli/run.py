@@ -23,13 +23,13 @@ from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 
 def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
+    manager = stack.config.url("manager")
     provider = cfg.llm.effective_provider
     llm = provider
     if stack.model_server is not None:
         llm += f" ({stack.model_server.config.alias} at {stack.model_server.url})"
     elif provider == "offline":
         llm += " (the simulator)"
-    manager = stack.config.url("manager")
     refusal, warning = stack.sandbox_notice()
     if refusal:
         console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
@@ -39,7 +39,7 @@ def _banner(stack: Stack, env: dict[str, str]) -> None:
         f"[bold green]selfheal is up[/bold green]\n"
         f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
         f"  worker     {stack.config.url('worker')}\n  evaluator  {stack.config.url('evaluator')}\n"
-        f"database: {_redact(env['DATABASE_URL'])}   LLM: {llm}   "
+        f"database: {_redact(env['DATABASE_URL'])}   LLM: {escape(llm)}   "
         f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)",
         highlight=False,
     )
