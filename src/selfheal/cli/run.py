@@ -21,9 +21,9 @@ def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
     refusal, warning = stack.sandbox_notice()
     if refusal:
-        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
+        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]", highlight=False)
     if warning:
-        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]")
+        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]", highlight=False)
     console.print(
         f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
         f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"
