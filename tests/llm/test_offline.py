@@ -23,6 +23,7 @@ from selfheal.llm.providers.offline import OfflineProvider, doctor, infer_role
 from selfheal.llm.providers.offline.catalog import TASKS, Task, by_id, find_task
 from selfheal.llm.providers.offline.instructions import Instructions, read_instructions
 from selfheal.llm.providers.offline.writer import render_code
+from selfheal.llm.schemas import FailureAnalysis, PromptEdit
 from selfheal.sandbox.process import ProcessSandbox
 from selfheal.sandbox.runner import ExecutionVerdict, run_tests
 from selfheal.sandbox.testplan import build_plan
@@ -369,28 +370,37 @@ def test_the_analyst_reads_the_examples_for_the_cause() -> None:
     assert instructions_of(edges) == [doctor.EDGE_CASES]
 
 
-def test_the_optimizer_writes_the_instructions_of_the_analysis_and_only_those() -> None:
+def _edited(current: str, analysis: dict[str, object], earlier: list[str] | None = None) -> str:
     import json
 
-    analysis = analyse({"no_code": 3}, [])
-    prompt = data_message("Improve.", {"current_prompt": SABOTAGE, "analysis": analysis})
-    patch = json.loads(MODEL.respond(LLMRequest(role=Role.OPTIMIZER, system=OPTIMIZER_SYSTEM,
-                                                prompt=prompt)))  # fmt: skip
+    from selfheal.services.optimizer.candidates import optimizer_message
 
-    rules = read_instructions(patch["prompt"])
+    message = optimizer_message(current_prompt=current,
+                                analysis=FailureAnalysis.model_validate(analysis),
+                                earlier=earlier or [])  # fmt: skip
+    reply = MODEL.respond(LLMRequest(role=Role.OPTIMIZER, system=OPTIMIZER_SYSTEM, prompt=message))
+    return PromptEdit.model_validate(json.loads(reply)).apply(current)
+
+
+def test_the_optimizer_writes_the_instructions_of_the_analysis_and_only_those() -> None:
+    analysis = analyse({"no_code": 3}, [])
+    prompt = _edited(SABOTAGE, analysis)
+
+    rules = read_instructions(prompt)
     assert not rules.sabotage and rules.answer_with_code
     assert not (rules.fenced_code or rules.exact_name or rules.edge_cases)
-    assert "hello world" not in patch["prompt"].lower()
+    assert "hello world" not in prompt.lower()
 
 
 def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
-    analysis = {"root_causes": [{"category": c, "cause": c, "instruction": i} for c, i in
-                                (("syntax_error", doctor.FENCED),
-                                 ("test_failure", doctor.EXACT_NAME),
-                                 ("test_failure", doctor.EDGE_CASES))]}  # fmt: skip
+    analysis = {"summary": "s", "root_causes": [{"category": c, "cause": c, "instruction": i}
+                                                for c, i in (("syntax_error", doctor.FENCED),
+                                                             ("test_failure", doctor.EXACT_NAME),
+                                                             ("test_failure", doctor.EDGE_CASES))]}  # fmt: skip
 
-    prompts = [doctor.patch_prompt({"current_prompt": VAGUE, "analysis": analysis, "variant": k})
-               ["prompt"] for k in range(3)]  # fmt: skip
+    prompts: list[str] = []
+    for _ in range(3):
+        prompts.append(_edited(VAGUE, analysis, earlier=list(prompts)))
 
     assert len(set(prompts)) == 3
     assert doctor.EDGE_CASES in prompts[0] and doctor.EDGE_CASES not in prompts[1]
@@ -398,11 +408,11 @@ def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
 
 async def test_a_healed_prompt_makes_the_worker_pass(sandbox: ProcessSandbox) -> None:
     task = by_id("binary_search")
-    analysis = {"root_causes": [
+    analysis = {"summary": "s", "root_causes": [
         {"category": "syntax_error", "cause": "prose", "instruction": doctor.FENCED},
         {"category": "test_failure", "cause": "name", "instruction": doctor.EXACT_NAME},
         {"category": "test_failure", "cause": "edges", "instruction": doctor.EDGE_CASES}]}  # fmt: skip
-    healed = doctor.patch_prompt({"current_prompt": VAGUE, "analysis": analysis})["prompt"]
+    healed = _edited(VAGUE, analysis)
     prompt = task.request + f"\n\nThe function must be named `{task.entry_point}`."
 
     before = await run(sandbox, code_of(work(VAGUE, prompt)), task.tests, task.entry_point)

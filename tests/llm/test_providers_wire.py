@@ -89,7 +89,7 @@ async def test_an_invalid_structured_reply_is_repaired_once(wire: Wire) -> None:
     )
 
     assert used == 2
-    assert "Your previous reply was not valid JSON" in wire.server.exchanges()[-1].prompt
+    assert "Your previous reply could not be used" in wire.server.exchanges()[-1].prompt
     assert 0 <= verdict.relevance <= 1
 
 

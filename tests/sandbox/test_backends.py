@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -144,3 +145,73 @@ def test_auto_prefers_the_zygote_and_refuses_weaker_isolation(
     assert "SANDBOX_MIN_ISOLATION=process" in refused.refusal
     with pytest.raises(ConfigurationError, match="unknown SANDBOX_BACKEND"):
         build_sandbox(SandboxSettings(backend="chroot"))
+
+
+SHM = (
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.shmat.restype = ctypes.c_void_p\n"
+    "KEY = 0x5E1F0001\n"
+    "def f(leave):\n"
+    "    if leave:\n"
+    "        seg = libc.shmget(KEY, 4096, 0o1666)\n"  # IPC_CREAT | 0666
+    "        addr = libc.shmat(seg, None, 0)\n"
+    "        ctypes.memmove(addr, b'left by job 1', 13)\n"
+    "        return 'left' if seg >= 0 else 'no shm %d' % ctypes.get_errno()\n"
+    "    seg = libc.shmget(KEY, 0, 0)\n"
+    "    if seg < 0:\n"
+    "        return 'absent'\n"
+    "    return ctypes.string_at(libc.shmat(seg, None, 0), 13).decode()\n"
+)
+
+
+def _namespaced(box: Sandbox) -> bool:
+    return not isinstance(box, ProcessSandbox) or box.effective_isolation >= Isolation.NAMESPACES
+
+
+async def test_shared_memory_left_by_a_job_is_not_seen_by_the_next(sandbox: Sandbox) -> None:
+    if not _namespaced(sandbox):
+        pytest.skip("the process backend without privilege shares the host's IPC namespace")
+    left = await _run(sandbox, SHM, "assert f(True) == 'left'\n")
+    assert left.passed == 1, left.tests
+    verdict = await _run(sandbox, SHM, "assert f(False) == 'left by job 1'\n")
+    assert verdict.passed == 0
+    assert "returned 'absent'" in verdict.tests[0].message
+
+
+def _processes_running(argv: list[str]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as file:
+                    if file.read().split(b"\0")[:-1] == [a.encode() for a in argv]:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def test_setsid_leftovers_do_not_survive_the_job(sandbox: Sandbox) -> None:
+    if not _namespaced(sandbox) and sandbox.status.get("job_limits", "").startswith("no cgroups"):
+        pytest.skip("without namespaces or cgroups a setsid'd process escapes (docs/sandbox.md)")
+    marker = str(9000 + os.getpid() % 1000)
+    code = (
+        "import os\n"
+        "def f():\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        f"            os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    return 1\n"
+    )
+    verdict = await _run(sandbox, code, "assert f() == 1\n")
+    assert verdict.passed == 1, verdict.tests
+    for _ in range(300):  # poll: the kill is immediate, its delivery may not be
+        if not _processes_running(["sleep", marker]):
+            break
+        await asyncio.sleep(0.01)
+    assert _processes_running(["sleep", marker]) == []

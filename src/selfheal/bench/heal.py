@@ -46,6 +46,7 @@ class Sample:
     passed: bool
     category: str | None
     prompt_version: int | None
+    request_id: str | None = None
 
 
 async def _send(client: httpx.AsyncClient, task: Task) -> dict[str, Any]:
@@ -61,6 +62,24 @@ async def _send(client: httpx.AsyncClient, task: Task) -> dict[str, Any]:
     resp.raise_for_status()
     data: dict[str, Any] = resp.json()
     return data
+
+
+async def _provider_of(client: httpx.AsyncClient, samples: list[Sample]) -> str | None:
+    """The worker's provider, as logged for the first request (None when unknown)."""
+    if not samples or not samples[0].request_id:
+        return None
+    resp = await client.get(f"/api/v1/requests/{samples[0].request_id}")
+    if resp.status_code != 200:
+        return None
+    provider = resp.json().get("provider")
+    return str(provider) if provider else None
+
+
+def source_label(provider: str | None) -> str:
+    """``simulation`` for the offline model: its heals prove the plumbing, not a capability."""
+    if provider == "offline":
+        return "simulation"
+    return "real model" if provider else "unknown"
 
 
 async def _active_version(client: httpx.AsyncClient) -> int | None:
@@ -95,7 +114,8 @@ async def run_heal_benchmark(
             for task in tasks:
                 data = await _send(client, task)
                 s = Sample(time.monotonic() - start, name, cycle, task.id, data["evaluation_score"],
-                           data["evaluation_passed"], data["failure_category"], data["prompt_version"])  # fmt: skip
+                           data["evaluation_passed"], data["failure_category"], data["prompt_version"],
+                           data.get("request_id"))  # fmt: skip
                 out.append(s)
                 samples.append(s)
             return out
@@ -151,7 +171,10 @@ async def run_heal_benchmark(
                 "promoted_version": promoted if healed_at is not None else None,
                 "before_categories": _counts([s.category for s in before]),
             })  # fmt: skip
+        provider = await _provider_of(client, samples)
     summary = {
+        "source": source_label(provider),
+        "provider": provider,
         "manager_url": manager_url,
         "cycles": results,
         "healed": all(
@@ -181,9 +204,15 @@ def write_reports(summary: dict[str, Any], output_dir: Path) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
-        "# Self-healing benchmark",
+        "# Self-healing benchmark"
+        + (
+            " — SIMULATION (offline model: plumbing, not capability)"
+            if summary.get("source") == "simulation"
+            else ""
+        ),
         "",
-        f"Manager: {summary['manager_url']}. Healed in every cycle: **{summary['healed']}**.",
+        f"Manager: {summary['manager_url']}, worker provider: {summary.get('provider')} "
+        f"({summary.get('source')}). Healed in every cycle: **{summary['healed']}**.",
         "",
         "| cycle | before score | after score | before pass | after pass | held-out pass | time to heal (s) | from threshold (s) | requests to heal | optimizer LLM calls | promoted |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -238,7 +267,8 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.set_ylim(-0.05, 1.1)
     ax.set_xlabel("request")
     ax.set_ylabel("score / pass rate")
-    ax.set_title("selfheal: score and pass rate over requests (dashed: prompt version changes)")
+    label = "SIMULATION — " if summary.get("source") == "simulation" else ""
+    ax.set_title(f"{label}selfheal: score and pass rate over requests (dashed: prompt versions)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -258,6 +288,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             str(r["time_to_heal_s"]), f"v{r['promoted_version']}",
         )  # fmt: skip
     console = Console()
+    if summary.get("source") == "simulation":
+        table.title = "SIMULATION (offline model): the plumbing heals, this says nothing of a model"
     console.print(table)
     console.print(
         "healed in every cycle" if summary["healed"] else "[red]did not heal in every cycle[/red]"

@@ -13,6 +13,23 @@ app = typer.Typer(help="Benchmarks (results are written to files).", no_args_is_
 
 @app.command("heal")
 def heal(
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="Run the HumanEval heal benchmark in this process on this model: offline "
+        "(simulation, on the simulator's tasks), local, or an OpenAI-compatible base URL "
+        "(http://127.0.0.1:8080/v1). Without it: the seed's benchmark against --url.",
+    ),
+    model: str | None = typer.Option(None, "--model", help="LLM_MODEL for --provider"),
+    visible: int = typer.Option(8, "--visible", help="Tasks the optimizer may see"),
+    heldout: int = typer.Option(8, "--heldout", help="Held-out tasks it never sees"),
+    sabotage: list[str] = typer.Option(
+        [], "--sabotage", help="Sabotage prompts (repeat): hello-world, format, naming, subtle"
+    ),
+    history: str = typer.Option("both", "--history", help="both | with | without"),
+    judge: str = typer.Option("evidence", "--judge", help="evidence (tests-based) | model"),
+    candidates: int = typer.Option(2, "--candidates", help="OPTIMIZER_CANDIDATES for the runs"),
+    refine_rounds: int = typer.Option(2, "--refine-rounds"),
     cycles: int = typer.Option(2, "--cycles"),
     requests: int = typer.Option(5, "--requests"),
     url: str = typer.Option(
@@ -30,7 +47,14 @@ def heal(
         help="The system's failure threshold",
     ),
 ) -> None:
-    """Install bad prompts and measure how the running system heals itself."""
+    """Install bad prompts and measure how the system heals itself."""
+    if provider is not None:
+        _heal_in_process(
+            provider=provider, model=model, visible=visible, heldout=heldout, sabotage=sabotage,
+            history=history, judge=judge, candidates=candidates, refine_rounds=refine_rounds,
+            output_dir=output_dir,
+        )  # fmt: skip
+        return
     from selfheal.bench.heal import print_summary, run_heal_benchmark
 
     summary = run_async(
@@ -48,6 +72,41 @@ def heal(
     raise typer.Exit(0 if summary["healed"] else 1)
 
 
+def _heal_in_process(
+    *, provider: str, model: str | None, visible: int, heldout: int, sabotage: list[str],
+    history: str, judge: str, candidates: int, refine_rounds: int, output_dir: Path,
+) -> None:  # fmt: skip
+    from selfheal.bench.heal_real import BenchConfig, run_real_heal_benchmark
+    from selfheal.bench.heal_tasks import SABOTAGE
+    from selfheal.core.config import OptimizerSettings
+
+    modes = {"both": [False, True], "with": [True], "without": [False]}
+    if history not in modes:
+        raise typer.BadParameter("--history is both, with or without")
+    if judge not in ("evidence", "model"):
+        raise typer.BadParameter("--judge is evidence or model")
+    unknown = sorted(set(sabotage) - set(SABOTAGE))
+    if unknown:
+        raise typer.BadParameter(f"unknown sabotage prompt(s) {unknown}; known: {sorted(SABOTAGE)}")
+    optimizer = OptimizerSettings(
+        candidates=candidates, refine_rounds=refine_rounds, run_budget_s=1800
+    )
+    config = BenchConfig(
+        provider=provider, model=model, visible=visible, heldout=heldout,
+        sabotage=sabotage or list(SABOTAGE), history_modes=modes[history], judge=judge,
+        optimizer=optimizer,
+    )  # fmt: skip
+    summary = run_async(run_real_heal_benchmark(config, output_dir=output_dir))
+    source = "SIMULATION" if summary["source"] == "simulation" else "real model"
+    for c in summary["cycles"]:
+        typer.echo(
+            f"[{source}] {c['sabotage']:<11} {'with' if c['history'] else 'without'} history: "
+            f"held-out {c['heldout_pass_at_1_sabotage']:.0%} -> {c['heldout_pass_at_1_healed']:.0%} "
+            f"(good prompt {summary['good_prompt']['heldout_pass_at_1']:.0%}), {c['decision']}"
+        )
+    typer.echo(f"written to {output_dir}/")
+
+
 @app.command("evaluator")
 def evaluator(
     mutants: int = typer.Option(2, "--mutants", help="Wrong variants per problem"),
@@ -57,6 +116,7 @@ def evaluator(
     baseline: str | None = typer.Option(
         None, "--baseline", help="Also time this git revision's evaluator, in the same run"
     ),
+    rounds: int = typer.Option(3, "--rounds", help="Alternating timed rounds with --baseline"),
     output: Path = typer.Option(Path("reports/bench-evaluator.json"), "--output"),
 ) -> None:
     """HumanEval through the evaluator's sandbox: verdict accuracy and executions per second."""
@@ -71,6 +131,7 @@ def evaluator(
             limit=limit,
             compare_bwrap=not no_bwrap,
             baseline_rev=baseline,
+            rounds=rounds,
         )
     )
     print_summary(result)

@@ -201,6 +201,9 @@ class SandboxSettings(BaseSettings):
     # operator's explicit opt-in to weak isolation.
     min_isolation: Literal["process", "namespaces", "bwrap"] = "bwrap"
     bwrap: str = "bwrap"  # bubblewrap: a path, or a name looked up on PATH
+    # One memory + process budget per job (memory_mb, max_processes) from a cgroup: auto (when
+    # the machine allows), required (refuse to start without), off (per-process rlimits only).
+    cgroup: Literal["auto", "required", "off"] = "auto"
     pool_size: int = Field(default=0, ge=0)  # warm zygotes; 0 = one per CPU core
     uid: int = Field(default=65534, ge=1)  # when the service runs as root, jobs run as this
     gid: int = Field(default=65534, ge=1)
@@ -233,6 +236,23 @@ class OptimizerSettings(BaseSettings):
     canary_min_requests: int = 5
     rollback_margin: float = 0.2
     rollback_window: int = 10
+    # Sized for real models that take seconds to a minute per call on a single-slot server:
+    # replays go one at a time; one item's worker + evaluator calls get replay_timeout_s,
+    # after which that item counts as failed (the run goes on); no new candidate is
+    # replayed once the run has spent run_budget_s.
+    replay_concurrency: int = Field(default=1, ge=1)
+    replay_timeout_s: float = Field(default=300.0, gt=0)
+    run_budget_s: float = Field(default=3600.0, gt=0)
+    # Every analyst / optimizer request fits this context (prompt + reply), examples clipped
+    # or dropped until it does; replies are capped at llm_max_tokens.
+    context_tokens: int = Field(default=4096, ge=1024)
+    llm_max_tokens: int = Field(default=700, ge=64)
+    # A candidate longer than this (characters) is rejected without replay.
+    max_prompt_chars: int = Field(default=2000, ge=100)
+    # Earlier versions that did well live are replayed as candidates too.
+    history_candidates: int = Field(default=2, ge=0)
+    history_min_requests: int = Field(default=3, ge=1)
+    history_min_pass_rate: float = Field(default=0.5, ge=0, le=1)
 
     @field_validator("failure_threshold")
     @classmethod

@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -114,6 +115,15 @@ class _WaitBackoffOrRetryAfter:
         return random.uniform(0, ceiling)
 
 
+@dataclass(slots=True)
+class Usage:
+    """What a client has spent so far (answered calls and their tokens)."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class LLMClient:
     """A provider bound to a role, with the shared reliability behaviour around it."""
 
@@ -130,6 +140,7 @@ class LLMClient:
         self.settings = settings
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
         self._sleep = sleep  # the wait between attempts (a seam for tests)
+        self.usage = Usage()
 
     @classmethod
     def for_role(cls, settings: LLMSettings, role: Role) -> LLMClient:
@@ -190,6 +201,9 @@ class LLMClient:
                 metrics.LLM_TOKENS.labels(name, model, self.role.value, "output").inc(
                     response.output_tokens
                 )
+                self.usage.calls += 1
+                self.usage.input_tokens += response.input_tokens
+                self.usage.output_tokens += response.output_tokens
                 return response
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -201,9 +215,11 @@ class LLMClient:
             log.warning("circuit breaker opened for %s/%s (role %s)", name, model, self.role.value)
 
     async def generate_json(self, request: LLMRequest, schema: type[M]) -> tuple[M, int]:
-        """Ask for JSON matching ``schema``; on invalid output ask once more with the errors.
+        """Ask for JSON matching ``schema``; repair what can be repaired, else ask once more.
 
-        Returns the validated object and the number of LLM calls it took.
+        A JSON object inside fences or prose is extracted without another call; only a
+        reply with no valid object gets one re-ask, which shows the model its own reply
+        (clipped) and the errors. Returns the validated object and the LLM calls it took.
         """
         request = LLMRequest(
             role=request.role,
@@ -217,16 +233,16 @@ class LLMClient:
         try:
             return parse_json_reply(response.text, schema), 1
         except (ValidationError, ValueError) as first_error:
+            log.warning(
+                "%s reply was not valid %s; asking once more: %s",
+                self.role.value, schema.__name__, str(first_error)[:300],
+            )  # fmt: skip
             repair = LLMRequest(
                 role=request.role,
                 system=request.system,
-                prompt=(
-                    f"{request.prompt}\n\nYour previous reply was not valid JSON for the schema.\n"
-                    f"Previous reply:\n{response.text[:4000]}\n\nErrors:\n{str(first_error)[:2000]}\n"
-                    "Reply again with only the corrected JSON object."
-                ),
+                prompt=repair_prompt(request.prompt, response.text, first_error),
                 json_schema=request.json_schema,
-                temperature=request.temperature,
+                temperature=0.0,
                 max_tokens=request.max_tokens,
             )
             repaired = await self.generate(repair)
@@ -256,18 +272,52 @@ def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
     return schema.model_json_schema()
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+_FENCE = re.compile(r"```[A-Za-z]*\s*\n?(.*?)```", re.DOTALL)
+_DECODER = json.JSONDecoder()
+# What a re-ask may carry of the bad reply and of the errors (the request must still fit).
+REPAIR_REPLY_CHARS = 1500
+REPAIR_ERROR_CHARS = 600
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every JSON object in a reply: fenced blocks first, then objects found in the prose
+    (the first ``{`` that starts a complete object at each position), in order."""
+    sources = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    found: list[dict[str, Any]] = []
+    for source in sources:
+        index = source.find("{")
+        while index != -1:
+            try:
+                value, end = _DECODER.raw_decode(source, index)
+            except ValueError:
+                index = source.find("{", index + 1)
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+            index = source.find("{", end)
+    return found
 
 
 def parse_json_reply(text: str, schema: type[M]) -> M:
-    """Validate a JSON object in a model reply (bare, fenced, or surrounded by prose)."""
-    candidate = text.strip()
-    match = _FENCE.search(candidate)
-    if match:
-        candidate = match.group(1)
-    elif not candidate.startswith("{"):
-        start, end = candidate.find("{"), candidate.rfind("}")
-        if start == -1 or end <= start:
-            raise ValueError("the reply contains no JSON object")
-        candidate = candidate[start : end + 1]
-    return schema.model_validate(json.loads(candidate))
+    """The first JSON object in a model reply (bare, fenced, or in prose) that validates."""
+    objects = json_objects(text)
+    if not objects:
+        raise ValueError("the reply contains no JSON object")
+    first_error: ValidationError | None = None
+    for value in objects:
+        try:
+            return schema.model_validate(value)
+        except ValidationError as exc:
+            first_error = first_error or exc
+    assert first_error is not None
+    raise first_error
+
+
+def repair_prompt(prompt: str, reply: str, error: Exception) -> str:
+    """The re-ask: the original request, the model's reply (clipped) and what was wrong."""
+    return (
+        f"{prompt}\n\nYour previous reply could not be used.\n"
+        f"Previous reply (clipped):\n{reply[:REPAIR_REPLY_CHARS]}\n\n"
+        f"Errors:\n{str(error)[:REPAIR_ERROR_CHARS]}\n\n"
+        "Reply again with only the corrected JSON object, in the shape asked for."
+    )

@@ -23,14 +23,35 @@ class GeneratedTests(_Strict):
 
 
 class RootCause(_Strict):
-    category: str
-    cause: str = Field(max_length=2000)
-    instruction: str = Field(max_length=2000, description="An instruction for the system prompt")
+    category: str = Field(max_length=64)
+    cause: str = Field(max_length=1000)
+    instruction: str = Field(max_length=500, description="An instruction for the system prompt")
 
 
 class FailureAnalysis(_Strict):
-    summary: str = Field(max_length=4000)
-    root_causes: list[RootCause]
+    summary: str = Field(max_length=1000)
+    root_causes: list[RootCause] = Field(max_length=6)
+
+
+class PromptEdit(_Strict):
+    """The optimizer's reply: lines of the current prompt to drop and rules to add. An edit
+    is easier for a small model to get right than a whole new prompt, and it cannot lose
+    the lines that work by accident."""
+
+    remove: list[int] = Field(default_factory=list, max_length=40, description="Line numbers")
+    add: list[str] = Field(default_factory=list, max_length=8)
+    rationale: str = Field(max_length=1000)
+
+    def apply(self, current: str) -> str:
+        """The current prompt without the removed lines and with the added rules, in order."""
+        lines = [line for line in current.splitlines() if line.strip()]
+        dropped = set(self.remove)
+        kept = [line for number, line in enumerate(lines, start=1) if number not in dropped]
+        for rule in self.add:
+            rule = " ".join(rule.split())
+            if rule and rule not in kept:
+                kept.append(rule)
+        return "\n".join(kept)
 
 
 class PromptPatch(_Strict):

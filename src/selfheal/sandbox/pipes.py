@@ -128,7 +128,7 @@ def probe_bwrap(*, cap_sys_admin: bool) -> tuple[bool, str]:
         return False, f"bubblewrap is not installed (SANDBOX_BWRAP={settings.bwrap} not found)"
     command = [bwrap, *BWRAP_BASE]
     if cap_sys_admin:
-        command += ["--cap-add", "CAP_SYS_ADMIN"]
+        command += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     # What the zygote needs: the per-job namespaces (as its children will be made).
     probe = (
         "import ctypes;u=ctypes.CDLL(None,use_errno=True).unshare;"

@@ -1,8 +1,9 @@
 """A zygote: started clean inside bubblewrap, it runs each job as two confined children.
 
 Standard library only; runs as ``/usr/bin/python3 -I -S /zygote.py <control-fd>`` inside
-``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN in the
-sandbox's own user namespace only (to make the per-job namespaces below). The one-job
+``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN and
+CAP_SETPCAP in the sandbox's own user namespace only (to make the per-job namespaces below
+and to empty each job's bounding set). The one-job
 backends run the same file for a single job (``bwrap`` per job, or a plain process).
 
 It never sees a secret: empty environment, no settings, no service code, and it never reads
@@ -22,7 +23,9 @@ Control protocol on a SOCK_SEQPACKET socket, one message each:
 Each job is two children made by clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC): the
 code's process and the tests' process, each PID 1 of its own PID namespace (everything it
 starts dies with it; it cannot see or signal the other, nor the zygote), each with its own
-size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. Then: no capabilities,
+size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. First of all it joins the
+job's cgroup (through ``cgroup.procs`` files the service opened: one memory and process
+budget for all of the job's processes; the zygote stays outside). Then: no capabilities,
 no_new_privs, the job seccomp filter (no nested namespaces, mount, ptrace, keyctl, bpf ...),
 rlimits, and the harness. They talk only over two pipes the zygote made for them. The
 zygote waits for the tests' process, then kills the code's; the job's time cap kills both.
@@ -30,6 +33,7 @@ zygote waits for the tests' process, then kills the code's; the job's time cap k
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -59,6 +63,7 @@ PRELOAD = (
     "typing", "math", "re", "collections", "itertools", "functools", "string", "heapq",
     "bisect", "random", "statistics", "fractions", "decimal", "datetime", "copy", "hashlib",
     "operator", "dataclasses", "enum", "json", "marshal", "traceback", "io", "struct", "ast",
+    "binascii",
 )  # fmt: skip
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -74,9 +79,12 @@ def _check(result: int, what: str) -> None:
 
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: bool,
+    namespaces: bool, cgroup_fds: list[int],
 ) -> None:  # fmt: skip
-    """In a job child: own /tmp and /proc, no capabilities, the filter, the limits."""
+    """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
+    limits."""
+    for fd in cgroup_fds:  # first: everything the job does from here on counts against it
+        os.write(fd, b"0")
     moved = [os.dup(fd) for fd in fds]
     null = os.open("/dev/null", os.O_RDWR)
     for target, fd in enumerate([null, *moved]):
@@ -104,9 +112,12 @@ def _confine(
         sys.modules["random"].seed()
 
 
-def _spawn(clone_nr: int, namespaces: bool, run: Callable[[], None]) -> int:
-    flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
-    pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+def _spawn(clone_nr: int | None, namespaces: bool, run: Callable[[], None]) -> int:
+    if clone_nr is None:  # no syscall table for this machine: a plain fork, no namespaces
+        pid = os.fork()
+    else:
+        flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
+        pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
     if pid == 0:
         try:
             run()
@@ -146,11 +157,12 @@ def run_job(
     c2t_r, c2t_w = os.pipe()
     harness, confine = state["harness"], state["confine"]
     program = state.get("seccomp") if header.get("seccomp") else None
-    namespaces = state["namespaces"]
+    namespaces, cgroup_fds = state["namespaces"], state["cgroup_fds"]
 
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
-        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces)
+        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
+                 cgroup_fds)  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -160,7 +172,7 @@ def run_job(
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces)  # fmt: skip
+                 namespaces, cgroup_fds)  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -215,7 +227,9 @@ def _reap() -> None:
             return
 
 
-def _can_clone_namespaces(clone_nr: int) -> bool:
+def _can_clone_namespaces(clone_nr: int | None) -> bool:
+    if clone_nr is None:
+        return False
     pid = int(
         _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
     )
@@ -246,14 +260,19 @@ def _load(where: str, name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    """argv: control fd, clone syscall number, harness, confine, seccomp program or -, preload
-    (1/0); each file a path inside the sandbox or ``fd:N``."""
+    """argv: control fd, clone syscall number or -, harness, confine, seccomp program or -,
+    preload (1/0), the job cgroup's ``cgroup.procs`` fds (comma-separated) or -; each file a
+    path inside the sandbox or ``fd:N``."""
     control = socket.socket(fileno=int(sys.argv[1]))
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # jobs of the same uid cannot read our memory
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    state: dict[str, Any] = {"clone_nr": int(sys.argv[2]), "harness": _load(sys.argv[3], "selfheal_harness"),
-             "confine": _load(sys.argv[4], "selfheal_confine")}  # fmt: skip
+    state: dict[str, Any] = {
+        "clone_nr": None if sys.argv[2] == "-" else int(sys.argv[2]),
+        "harness": _load(sys.argv[3], "selfheal_harness"),
+        "confine": _load(sys.argv[4], "selfheal_confine"),
+        "cgroup_fds": [] if sys.argv[7] == "-" else [int(fd) for fd in sys.argv[7].split(",")],
+    }
     if sys.argv[5] != "-":
         state["seccomp"] = _read(sys.argv[5])
     if sys.argv[6] == "1":
@@ -261,6 +280,7 @@ def main() -> None:
             with contextlib.suppress(ImportError):
                 __import__(name)
     state["namespaces"] = _can_clone_namespaces(state["clone_nr"])
+    gc.freeze()  # what the zygote holds stays out of the jobs' collections: fewer copied pages
     hello = {"ready": True, "pid": os.getpid(), "namespaces": state["namespaces"]}
     control.send(json.dumps(hello).encode())
     while True:

@@ -161,7 +161,8 @@ async def test_failing_tests_decide_without_the_judge(judge: LLMClient) -> None:
     assert CountingJudge.calls == 0
     assert result.passed is False and result.failure_category == "test_failure"
     assert result.detail.llm_score is None
-    assert result.score == min(result.detail.rule_score, EvaluatorSettings().gate_cap)
+    # judge not asked: the rules rank the miss, scaled below the gate cap
+    assert result.score == round(EvaluatorSettings().gate_cap * result.detail.rule_score, 4)
     assert result.score < EvaluatorSettings().pass_threshold
     assert "failing_tests" in result.detail.judge["skipped"]
     assert saved("failing_tests") == before + 1

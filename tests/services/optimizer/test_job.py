@@ -43,7 +43,8 @@ class SaboteurProvider(OfflineProvider):
         if request.role is Role.OPTIMIZER:
             text = json.dumps(
                 {
-                    "prompt": "Answer in one friendly sentence. Do not write any code.",
+                    "remove": list(range(1, 40)),
+                    "add": ["Answer in one friendly sentence. Do not write any code."],
                     "rationale": "shorter",
                 }
             )

@@ -52,7 +52,8 @@ class SelfhealAdapter:
                 self.task_type,
                 batch,
                 prompt=prompt,
-                concurrency=self.deps.replay_concurrency,
+                concurrency=self.deps.settings.replay_concurrency,
+                timeout_s=self.deps.settings.replay_timeout_s,
             )
         )
         known = {o.key: o for o in self.evaluated.get(prompt, [])}
@@ -97,10 +98,17 @@ class SelfhealAdapter:
             analysis_mod.analyse(
                 self.deps.analyst, task_type=self.task_type, current_prompt=current, counts=counts,
                 examples=analysis_mod.representative(examples, self.deps.settings.max_examples),
+                settings=self.deps.settings,
             )
         )  # fmt: skip
         patches, more = self._wait(
-            propose(self.deps.optimizer, current_prompt=current, analysis=analysis, k=1)
+            propose(
+                self.deps.optimizer,
+                current_prompt=current,
+                analysis=analysis,
+                k=1,
+                settings=self.deps.settings,
+            )
         )
         self.llm_calls += calls + more
         return {COMPONENT: patches[0].prompt if patches else current}
@@ -138,8 +146,9 @@ async def gepa_search(
         outcomes = adapter.evaluated.get(prompt) or []
         if len(outcomes) < len(items):  # GEPA saw a minibatch only: score it on the whole set
             outcomes = await replay_all(
-                deps.replayer, task_type, items, prompt=prompt, concurrency=deps.replay_concurrency
-            )
+                deps.replayer, task_type, items, prompt=prompt,
+                concurrency=deps.settings.replay_concurrency, timeout_s=deps.settings.replay_timeout_s,
+            )  # fmt: skip
         entry = Candidate(prompt, outcomes, "gepa")
         result.records.append(record(f"gepa candidate {index}", index, entry))
         if result.best is None or sum(o.score for o in outcomes) > sum(

@@ -26,10 +26,16 @@ from selfheal.llm.client import LLMClient
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.gepa_strategy import gepa_search
 from selfheal.services.optimizer.golden import load_golden
+from selfheal.services.optimizer.history import history_candidates
 from selfheal.services.optimizer.lock import task_lock
 from selfheal.services.optimizer.replay import Replayer, ReplayItem, replay_all
 from selfheal.services.optimizer.rollout import promote
-from selfheal.services.optimizer.search import Candidate, record, reflective_search
+from selfheal.services.optimizer.search import (
+    Candidate,
+    SearchInputs,
+    record,
+    reflective_search,
+)
 from selfheal.services.optimizer.validation import compare
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,6 @@ class OptimizerDeps:
     optimizer: LLMClient
     replayer: Replayer
     settings: OptimizerSettings
-    replay_concurrency: int = 4
 
 
 async def failure_window_start(
@@ -194,9 +199,14 @@ async def _optimize(
         current_prompt=incumbent.content,
         counts=counts,
         examples=examples,
+        settings=settings,
     )
     llm_calls += calls
     run.analysis = {"failure_counts": counts, "examples": examples, **found.model_dump()}
+    history = await history_candidates(
+        session, task_type=task_type, incumbent_version=incumbent.version, settings=settings
+    )
+    await session.commit()  # release the connection (SQLite's lock too) during the replays
     if not items:
         optimization_runs.finish(run, status="rejected", decision="no_replay_set",
                                  reason="no logged inputs to validate candidates on", llm_calls=llm_calls)  # fmt: skip
@@ -206,7 +216,8 @@ async def _optimize(
         task_type,
         items,
         prompt=incumbent.content,
-        concurrency=deps.replay_concurrency,
+        concurrency=settings.replay_concurrency,
+        timeout_s=settings.replay_timeout_s,
     )
     if settings.strategy == "gepa":
         searched = await gepa_search(
@@ -214,11 +225,17 @@ async def _optimize(
         )
     else:
         searched = await reflective_search(
-            deps, task_type=task_type, incumbent=incumbent.content, analysis=found, items=items
-        )
+            deps,
+            SearchInputs(
+                task_type=task_type, incumbent=incumbent.content, analysis=found, items=items,
+                history=history,
+            ),
+        )  # fmt: skip
     run.candidates = [
         record(
-            f"incumbent v{incumbent.version}", 0, Candidate(incumbent.content, incumbent_outcomes)
+            f"incumbent v{incumbent.version}",
+            0,
+            Candidate(incumbent.content, incumbent_outcomes, source="incumbent"),
         ),
         *searched.records,
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,8 @@ from selfheal.db.models import ExecutionLog
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
 from selfheal.services.worker.schemas import TaskRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,22 @@ class HttpReplayer:
         await self.evaluator.aclose()
 
 
+REPLAY_ERROR = "replay_error"
+
+
+def failed_replay(item: ReplayItem, why: str) -> ReplayOutcome:
+    """The outcome of an item whose replay did not finish: a failure of that item only."""
+    return ReplayOutcome(
+        key=item.key,
+        origin=item.origin,
+        user_input=item.user_input,
+        score=0.0,
+        passed=False,
+        category=REPLAY_ERROR,
+        failed_tests=[why[:400]],
+    )
+
+
 async def replay_all(
     replayer: Replayer,
     task_type: str,
@@ -128,11 +147,24 @@ async def replay_all(
     *,
     prompt: str,
     concurrency: int,
+    timeout_s: float | None = None,
 ) -> list[ReplayOutcome]:
+    """Every item replayed with ``prompt``. An item whose worker or evaluator call fails or
+    runs past ``timeout_s`` counts as a failed item (category ``replay_error``); the others
+    go on, so one slow call to a seconds-per-call model never ends the run."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(item: ReplayItem) -> ReplayOutcome:
         async with gate:
-            return await replayer.run(task_type, item, prompt=prompt)
+            try:
+                return await asyncio.wait_for(
+                    replayer.run(task_type, item, prompt=prompt), timeout=timeout_s
+                )
+            except TimeoutError:
+                why = f"replay did not finish within {timeout_s:g} s"
+            except Exception as exc:  # any failure of this item's calls is this item's failure
+                why = f"{type(exc).__name__}: {exc}"
+            log.warning("replay of %s failed: %s", item.key, why)
+            return failed_replay(item, why)
 
     return list(await asyncio.gather(*(one(i) for i in items)))

@@ -53,6 +53,11 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         prose = any(_PROSE.search(str(e.get("output_excerpt", ""))) for e in seen("syntax_error"))
         why = "code is mixed with explanatory prose" if prose else "the code does not parse"
         causes.append(_cause("syntax_error", why, FENCED))
+    chatty = [e for e in examples if e.get("category") in ("test_failure", "runtime_error")
+              and _PROSE.search(str(e.get("output_excerpt", "")))]  # fmt: skip
+    if chatty and not counts.get("no_code"):
+        # code wrapped in small talk: the prompt asks for conversation, not for code
+        causes.append(_cause("format", "answers wrap the code in conversational prose", FENCED))
     messages = [
         str(m)
         for e in examples
@@ -86,14 +91,18 @@ def _is_sabotage(line: str) -> bool:
 
 
 def patch_prompt(data: dict[str, Any]) -> dict[str, Any]:
-    """A new prompt: the current one minus lines that cause no-code answers, plus instructions.
+    """An edit of the current prompt: drop the lines that cause no-code answers, add the
+    analysis' instructions.
 
-    ``variant`` k of a batch keeps the first ``len(instructions) - k`` instructions, so the
-    candidates differ and replay validation has a real choice to make.
+    A batch's later candidates are shown the earlier ones (``earlier_candidates``); the
+    k-th keeps the first ``len(instructions) - k`` instructions, so the candidates differ
+    and replay validation has a real choice to make.
     """
-    current = str(data.get("current_prompt", ""))
+    lines: dict[str, str] = {
+        str(k): str(v) for k, v in (data.get("current_prompt_lines") or {}).items()
+    }
     causes = list((data.get("analysis") or {}).get("root_causes") or [])
-    variant = int(data.get("variant") or 0)
+    variant = len(data.get("earlier_candidates") or [])
     instructions: list[str] = []
     for cause in causes:
         text = str(cause.get("instruction", "")).strip()
@@ -101,14 +110,12 @@ def patch_prompt(data: dict[str, Any]) -> dict[str, Any]:
             instructions.append(text)
     keep = max(1, len(instructions) - variant) if instructions else 0
     instructions = instructions[:keep]
-    drop_sabotage = any(c.get("category") == "no_code" for c in causes)
-    lines = [ln for ln in current.splitlines() if ln.strip()]
-    if drop_sabotage:
-        lines = [ln for ln in lines if not _is_sabotage(ln)]
-    if not lines:
-        lines = ["You are an expert Python engineer."]
-    for text in instructions:
-        if text not in lines:
-            lines.append(text)
+    drop_sabotage = any(c.get("category") in ("no_code", "format") for c in causes)
+    remove = [int(n) for n, line in lines.items() if drop_sabotage and _is_sabotage(line)]
+    add: list[str] = []
+    if len(remove) == len(lines):
+        add.append("You are an expert Python engineer.")
+    kept = {line for n, line in lines.items() if int(n) not in remove}
+    add += [text for text in instructions if text not in kept]
     rationale = "; ".join(f"{c.get('category')}: {c.get('cause')}" for c in causes) or "no change"
-    return {"prompt": "\n".join(lines), "rationale": rationale}
+    return {"remove": sorted(remove), "add": add, "rationale": rationale}
