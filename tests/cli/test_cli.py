@@ -12,14 +12,14 @@ import httpx
 
 from selfheal.bench.heal import BAD_PROMPTS
 from selfheal.llm.providers.offline.catalog import by_id
-from tests.conftest import LiveStack, free_port
+from tests.conftest import OFFLINE_ENV, LiveStack, free_port
 
 
 def selfheal(stack: LiveStack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPTIMIZER_"))}
     env.update(
         DATABASE_URL=stack.db_url, WORKER_URL=stack.url("worker"), EVALUATOR_URL=stack.url("evaluator"),
-        MANAGER_URL=stack.url("manager"), COLUMNS="200", OPTIMIZER_DEBOUNCE_S="0",
+        MANAGER_URL=stack.url("manager"), COLUMNS="200", OPTIMIZER_DEBOUNCE_S="0", **OFFLINE_ENV,
     )  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "selfheal.cli.main", *args],
