@@ -201,33 +201,65 @@ def test_nothing_a_client_sends_gives_a_server_error(
     assert follow_up.status_code == 200 and follow_up.json()["passed"] in (True, False)
 
 
-def test_selfheal_up_without_bubblewrap_refuses_to_run_code(tmp_path: Path) -> None:
-    """`selfheal up` with default settings where bubblewrap is missing: it says so in red at
-    start, and code sent through the manager or to the evaluator is not run."""
-    ports = {"manager": free_port(), "worker": free_port(), "evaluator": free_port()}
-    env = _env(tmp_path, FORCE_COLOR="1", COLUMNS="400", TERM="xterm")
-    proc = subprocess.Popen(
+def _up(tmp_path: Path, ports: dict[str, int], **extra: str) -> subprocess.Popen[bytes]:
+    env = _env(tmp_path, FORCE_COLOR="1", COLUMNS="400", TERM="xterm", **extra)
+    return subprocess.Popen(
         [sys.executable, "-m", "selfheal.cli.main", "up", "--no-watcher",
          "--manager-port", str(ports["manager"]), "--worker-port", str(ports["worker"]),
          "--evaluator-port", str(ports["evaluator"]), "--data-dir", str(tmp_path / "data"),
          "--log-dir", str(tmp_path / "logs")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def _until_up(proc: subprocess.Popen[bytes]) -> str:
+    """selfheal up's output up to its banner; the red SANDBOX line (SGR 31) must precede it."""
     assert proc.stdout is not None
     output = b""
+    deadline = time.monotonic() + 90
+    while b"selfheal is up" not in output:
+        assert time.monotonic() < deadline, output.decode(errors="replace")
+        line = proc.stdout.readline()
+        assert line, f"selfheal up exited: {output.decode(errors='replace')}"
+        output += line
+    text = output.decode(errors="replace")
+    red = re.search(r"\x1b\[[0-9;]*31[0-9;]*m(SANDBOX: [^\x1b]*)", text)
+    assert red is not None, text
+    assert text.index("SANDBOX:") < text.index("selfheal is up")
+    return red.group(1)
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
     try:
-        deadline = time.monotonic() + 90
-        while b"selfheal is up" not in output:
-            assert time.monotonic() < deadline, output.decode(errors="replace")
-            line = proc.stdout.readline()
-            assert line, f"selfheal up exited: {output.decode(errors='replace')}"
-            output += line
-        text = output.decode(errors="replace")
-        # Red (SGR 31), before the banner.
-        red = re.search(r"\x1b\[[0-9;]*31[0-9;]*m(SANDBOX: [^\x1b]*)", text)
-        assert red is not None, text
-        _says_how_to_fix(red.group(1))
-        assert text.index("SANDBOX:") < text.index("selfheal is up")
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def test_selfheal_up_with_the_opt_in_warns_in_red(tmp_path: Path) -> None:
+    ports = {"manager": free_port(), "worker": free_port(), "evaluator": free_port()}
+    proc = _up(tmp_path, ports, SANDBOX_MIN_ISOLATION="process")
+    try:
+        warning = " ".join(_until_up(proc).split())
+        assert "WEAK ISOLATION" in warning and "apt-get install bubblewrap" in warning
+        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
+        resp = httpx.post(evaluator + "/api/v1/evaluate", json=_body(), timeout=30)
+        assert resp.status_code == 200 and resp.json()["passed"] in (True, False)
+    finally:
+        _interrupt(proc)
+
+
+def test_selfheal_up_without_bubblewrap_refuses_to_run_code(tmp_path: Path) -> None:
+    """`selfheal up` with default settings where bubblewrap is missing: it says so in red at
+    start, and code sent through the manager or to the evaluator is not run."""
+    ports = {"manager": free_port(), "worker": free_port(), "evaluator": free_port()}
+    proc = _up(tmp_path, ports)
+    try:
+        _says_how_to_fix(_until_up(proc))
 
         evaluator = f"http://127.0.0.1:{ports['evaluator']}"
         resp = httpx.post(evaluator + "/api/v1/evaluate", json=_body(), timeout=30)
@@ -245,10 +277,4 @@ def test_selfheal_up_without_bubblewrap_refuses_to_run_code(tmp_path: Path) -> N
         assert resp.status_code == 503
         assert "runs no code" in resp.json()["detail"]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        _interrupt(proc)
