@@ -278,3 +278,30 @@ def test_selfheal_up_without_bubblewrap_refuses_to_run_code(tmp_path: Path) -> N
         assert "runs no code" in resp.json()["detail"]
     finally:
         _interrupt(proc)
+
+
+def test_bubblewrap_missing_from_path_is_refused_too(tmp_path: Path) -> None:
+    """The default SANDBOX_BWRAP (`bwrap`) looked up on a PATH that does not have it."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = _env(tmp_path, PATH=str(empty))
+    env.pop("SANDBOX_BWRAP")
+    port = free_port()
+    log = tmp_path / "evaluator.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory",
+             "selfheal.services.evaluator.app:create_app", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        _wait_health(client, proc, log)
+        resp = client.post("/api/v1/evaluate", json=_body())
+        assert resp.status_code == 503
+        detail = " ".join(resp.json()["detail"].split())
+        assert "SANDBOX_BWRAP=bwrap was not found" in detail
+        assert "apt-get install bubblewrap" in detail
+        assert client.get("/ready").status_code == 503
+    finally:
+        _stop(proc, client)
