@@ -193,9 +193,12 @@ def _with_helpers(chosen: _Block, blocks: list[_Block]) -> str:
     return "\n\n".join([*parts, chosen.body.strip("\n")]) + "\n"
 
 
-def _bare(text: str) -> str | None:
-    """Unfenced code: the whole reply, or the run of lines between prose that parses."""
-    tree = _parse(text)
+def _bare(text: str, *, strict: bool = False) -> str | None:
+    """Unfenced code: the whole reply, or the run of lines between prose that parses.
+    ``strict``: only code that defines something, never a broken guess."""
+    tree = _parse(text) if text else None
+    if tree is not None and strict:
+        return text + "\n" if any(isinstance(n, _DEFINITIONS) for n in tree.body) else None
     if tree is not None:
         substantive = any(
             isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
@@ -225,7 +228,7 @@ def _bare(text: str) -> str | None:
             if any(isinstance(n, _DEFINITIONS) for n in tree.body):
                 return chunk + "\n"
             break
-    return text + "\n" if _CODE_LIKE.search(text) else None
+    return text + "\n" if not strict and _CODE_LIKE.search(text) else None
 
 
 def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | None, str | None]:
@@ -264,7 +267,12 @@ def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | 
         if session and _parse(session) is not None:
             return session, "interactive"
     if how is not None:
-        return None, None
+        # The blocks hold no code (``<code>len()</code>`` in prose, a shell command): the
+        # code may stand outside them, unfenced.
+        for pattern in (_FENCE, _LATE_FENCE, _TAG, _PRE):
+            text = pattern.sub("\n", text)
+        code = _bare(text.strip(), strict=True)
+        return (code, "bare") if code else (None, None)
     code = _bare(text)
     return (code, "bare") if code else (None, None)
 
