@@ -109,13 +109,18 @@ def register(app: typer.Typer) -> None:
         env = stack.environment()
         try:
             _start(stack)
+        except KeyboardInterrupt:
+            stack.stop_services()  # Ctrl-C during start-up leaves no service behind
+            raise typer.Exit(130) from None
         except Exception as exc:
             stack.stop_services()
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
-        _banner(stack, env)
         try:
+            _banner(stack, env)  # inside: a Ctrl-C right after start still stops the services
             code = asyncio.run(serve_until_stopped(stack))
+        except KeyboardInterrupt:
+            code = 130
         finally:
             stack.stop_services()
         console.print("selfheal stopped")

@@ -305,3 +305,13 @@ def test_bubblewrap_missing_from_path_is_refused_too(tmp_path: Path) -> None:
         assert client.get("/ready").status_code == 503
     finally:
         _stop(proc, client)
+
+
+def test_ctrl_c_right_after_the_banner_stops_every_service(tmp_path: Path) -> None:
+    ports = {"manager": free_port(), "worker": free_port(), "evaluator": free_port()}
+    proc = _up(tmp_path, ports)
+    _until_up(proc)
+    _interrupt(proc)  # at once: before or while the watcher loop starts
+    for port in ports.values():  # every service is gone, none orphaned
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
