@@ -148,12 +148,30 @@ async def _run(box: Sandbox, code: str, tests: str) -> ExecutionVerdict:
     return await run_tests(box, code=code, plan=build_plan(tests, "f"), entry_point="f")
 
 
-@pytest.fixture(params=[pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
-                        "process"])  # fmt: skip
-async def box(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
-    cls = {"zygote": ZygoteSandbox, "process": ProcessSandbox}[request.param]
-    sandbox = cls(SETTINGS)
+BACKENDS = [pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
+            "process"]  # fmt: skip
+# Room for the 20 processes under RLIMIT_NPROC, which counts every process of the sandbox
+# uid on the machine (other services' jobs too): the memory budget is what must stop them.
+MEMORY_SETTINGS = SETTINGS.model_copy(update={"max_processes": 400})
+
+
+async def _box(name: str, settings: SandboxSettings) -> Sandbox:
+    cls = {"zygote": ZygoteSandbox, "process": ProcessSandbox}[name]
+    sandbox = cls(settings)
     await sandbox.start()
+    return sandbox
+
+
+@pytest.fixture(params=BACKENDS)
+async def box(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
+    sandbox = await _box(request.param, SETTINGS)
+    yield sandbox
+    await sandbox.aclose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def memory_box(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
+    sandbox = await _box(request.param, MEMORY_SETTINGS)
     yield sandbox
     await sandbox.aclose()
 
@@ -186,7 +204,8 @@ MEMORY_HOG = (
 
 
 @needs_cgroups
-async def test_memory_across_twenty_processes_is_one_budget(box: Sandbox) -> None:
+async def test_memory_across_twenty_processes_is_one_budget(memory_box: Sandbox) -> None:
+    box = memory_box
     pid = _pid(box)
     verdict = await _run(box, MEMORY_HOG, "assert f() == [0] * 20\n")
     assert verdict.passed == 0
@@ -229,13 +248,21 @@ def test_job_cgroups_of_a_service_that_died_are_removed() -> None:
     parent = next(iter(SUPPORT.parents.values()))
     stale = parent / f"selfheal-{gone.pid}-zygote0"
     stale.mkdir()
+    busy = parent / f"selfheal-{gone.pid}-zygote1"  # a dead pid, but processes inside
+    busy.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (busy / "cgroup.procs").write_text(str(sleeper.pid))
     mine = JobCgroup.create("alive", 16 * MiB, 4, SUPPORT)  # this service's own: kept
     try:
         assert cgroups.remove_stale(SUPPORT) >= 1
         assert not stale.exists()
+        assert busy.exists() and sleeper.poll() is None  # never killed on a guess
         assert all(d.exists() for d in mine.dirs.values())
     finally:
+        sleeper.kill()
+        sleeper.wait()
         mine.remove()
+        JobCgroup(SUPPORT, {"x": busy}).remove()
         if stale.exists():
             stale.rmdir()
 

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.skipif(
     not SECCOMP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=SECCOMP_WHY
 )
 BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
-SETTINGS = SandboxSettings(timeout_s=3, job_timeout_s=10, pool_size=1)
+# RLIMIT_NPROC counts every process of the sandbox uid on the machine: leave room.
+SETTINGS = SandboxSettings(timeout_s=3, job_timeout_s=10, pool_size=1, max_processes=256)
 GOOD = "def f(x):\n    return x * 2\n"
 NUMBERS = (
     "clone", "clone3", "unshare", "setns", "ptrace", "keyctl", "add_key", "bpf",
@@ -282,3 +283,22 @@ async def test_a_correct_program_that_forks_threads_and_runs_a_binary_passes(box
     )
     verdict = await _run(box, code, "assert f() == ['hi\\n', [0, 1, 4, 9, 16], 3]\n")
     assert verdict.status == "ok" and verdict.passed == 1, verdict.tests
+
+
+def test_the_zygote_backends_refuse_without_the_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfheal.sandbox.process import BwrapSandbox
+
+    if not BWRAP_OK:
+        pytest.skip(BWRAP_WHY)
+    monkeypatch.setattr(seccomp, "supported", lambda: (False, "libseccomp is not usable"))
+    for backend in (ZygoteSandbox, BwrapSandbox):
+        ok, why = backend.available()
+        assert not ok and why == "the job seccomp filter is unavailable: libseccomp is not usable"
+
+
+def test_an_architecture_the_filter_cannot_check_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(seccomp.platform, "machine", lambda: "s390x")
+    with pytest.raises(seccomp.SeccompUnavailable, match="not supported on this architecture"):
+        seccomp._build()

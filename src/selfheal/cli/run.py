@@ -13,6 +13,8 @@ import uvicorn
 from rich.markup import escape
 
 from selfheal.cli._common import console, settings
+from selfheal.cli._progress import heal_requests, steps
+from selfheal.cli._status import StatusLine
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
 from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
@@ -26,16 +28,19 @@ def _banner(stack: Stack, env: dict[str, str]) -> None:
         llm += f" ({stack.model_server.config.alias} at {stack.model_server.url})"
     elif provider == "offline":
         llm += " (the simulator)"
+    manager = stack.config.url("manager")
     refusal, warning = stack.sandbox_notice()
     if refusal:
         console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]", highlight=False)
     if warning:
         console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]", highlight=False)
     console.print(
-        f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
-        f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"
+        f"[bold green]selfheal is up[/bold green]\n"
+        f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
+        f"  worker     {stack.config.url('worker')}\n  evaluator  {stack.config.url('evaluator')}\n"
         f"database: {_redact(env['DATABASE_URL'])}   LLM: {llm}   "
-        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)"
+        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)",
+        highlight=False,
     )
     if provider == "offline" and not cfg.llm.provider:
         console.print(f"[yellow]no real model configured: {cfg.llm.local_problem()}[/yellow]")
@@ -116,12 +121,17 @@ def register(app: typer.Typer) -> None:
             stack.stop_services()
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
+        status: StatusLine | None = None
         try:
             _banner(stack, env)  # inside: a Ctrl-C right after start still stops the services
+            status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
+            status.start()
             code = asyncio.run(serve_until_stopped(stack))
         except KeyboardInterrupt:
             code = 130
         finally:
+            if status is not None:
+                status.stop()
             stack.stop_services()
         console.print("selfheal stopped")
         raise typer.Exit(code)
@@ -189,10 +199,11 @@ def register(app: typer.Typer) -> None:
             watcher = await stack.start_watcher()
             task = asyncio.create_task(watcher.run())
             try:
-                return await run_heal_benchmark(
-                    manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
-                    output_dir=output_dir, manual=False,
-                )  # fmt: skip
+                with steps("healing a bad prompt", heal_requests(cycles, requests)) as advance:
+                    return await run_heal_benchmark(
+                        manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
+                        output_dir=output_dir, manual=False, on_request=advance,
+                    )  # fmt: skip
             finally:
                 await stack.stop_watcher()
                 task.cancel()

@@ -160,7 +160,9 @@ def probe() -> tuple[Support | None, str]:
 
 
 def remove_stale(support: Support) -> int:
-    """Remove job cgroups left by services that are gone (a crash, a kill -9); how many."""
+    """Remove empty job cgroups left by services that are gone (a crash, a kill -9); how many.
+    One that still holds processes is left alone: its service may live in another PID
+    namespace, where its pid means something else."""
     removed = 0
     for parent in support.parents.values():
         with contextlib.suppress(OSError):
@@ -173,8 +175,11 @@ def remove_stale(support: Support) -> int:
                     if support.version == 2
                     else next(k for k, v in support.parents.items() if v == parent)
                 )
+                stale = JobCgroup(support, {key: directory})
+                if stale.pids():
+                    continue
                 with contextlib.suppress(OSError):
-                    JobCgroup(support, {key: directory}).remove()
+                    directory.rmdir()
                     removed += 1
     return removed
 

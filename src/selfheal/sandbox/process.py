@@ -27,6 +27,7 @@ from selfheal.sandbox.zygote import (
     confinement_available,
     job_cgroup,
     plain_wrapper,
+    remove_cgroup,
     seccomp_status,
 )
 
@@ -63,6 +64,7 @@ class _OneShot(Sandbox):
                 self._spawning -= 1
             assert zygote.proc is not None
             self._running.add(zygote.proc.pid)
+            self.status["job_namespaces"] = zygote.job_namespaces
             result = await zygote.run(job, workdir=workdir)
             result.backend = self.name
             return result
@@ -74,7 +76,7 @@ class _OneShot(Sandbox):
                 # Not while a spawn is in flight: its pid is not in _running yet.
                 reap_orphans(self._running)
             if cgroup is not None:
-                cgroup.remove()  # and with it whatever of the job was still running
+                remove_cgroup(cgroup)  # and with it whatever of the job was still running
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -99,8 +101,9 @@ class BwrapSandbox(_OneShot):
 
 class ProcessSandbox(_OneShot):
     """A plain child process per job (rlimits, own session, the job filter; own network and
-    SysV IPC namespaces when the service may make them; the job cgroup when there is one).
-    Code can see the host's files and processes of its uid."""
+    SysV IPC namespaces when the service may make them; the job cgroup when there is one;
+    per-job user/PID/mount/IPC/network namespaces where unprivileged user namespaces exist).
+    Code can read the host's files that its uid can read."""
 
     name: ClassVar[str] = "process"
     isolation: ClassVar[Isolation] = Isolation.PROCESS

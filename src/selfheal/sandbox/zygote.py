@@ -77,6 +77,13 @@ def confinement_available() -> tuple[bool, str]:
     return True, ""
 
 
+def remove_cgroup(cgroup: JobCgroup) -> None:
+    try:
+        cgroup.remove()
+    except OSError as exc:  # never fail a job or a shutdown over it
+        log.warning("SANDBOX: could not remove the job cgroup %s: %s", cgroup.dirs, exc)
+
+
 def seccomp_status() -> str:
     ok, why = seccomp.supported()
     return "on: no nested namespaces, mounts, ptrace, keyctl, bpf, io_uring ..." if ok else why
@@ -163,7 +170,8 @@ class Zygote:
         self.proc: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self.alive = False
-        self.namespaces = False
+        self.namespaces = False  # each job child in its own PID, mount and IPC namespaces
+        self.user_namespace = False  # ... made in a user namespace of its own (+ network)
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -180,7 +188,7 @@ class Zygote:
         main = [path("/zygote.py")] if wrapped else ["-c", ZYGOTE_MAIN.read_text()]
         if not wrapped:
             os.close(fds.pop("/zygote.py"))
-        join_fds = self.cgroup.open_join_fds() if self.cgroup is not None else []
+        join_fds = self._join_fds()
         clone_nr = clone_number()
         command = [
             self.settings.python, "-I", "-S", *main, str(theirs.fileno()),
@@ -233,7 +241,27 @@ class Zygote:
                 f"zygote {self.index} did not start: {stderr.decode(errors='replace').strip()}"
             )
         self.namespaces = bool(hello.get("namespaces"))
+        self.user_namespace = bool(hello.get("user_namespace"))
         self.alive = True
+
+    @property
+    def job_namespaces(self) -> str:
+        """What /ready says about the namespaces of each job process."""
+        if not self.namespaces:
+            return "none: the job shares the zygote's PID, mount and IPC namespaces"
+        return "pid, mount, ipc" + (", user, net" if self.user_namespace else "") + " per job"
+
+    def _join_fds(self) -> list[int]:
+        if self.cgroup is None:
+            return []
+        try:
+            return self.cgroup.open_join_fds()
+        except OSError as exc:  # e.g. removed under us
+            if self.settings.cgroup == "required":
+                raise SandboxError(f"zygote {self.index}: the job cgroup is gone: {exc}") from exc
+            log.warning("SANDBOX: zygote %s runs without its job cgroup: %s", self.index, exc)
+            self.cgroup = None
+            return []
 
     async def kill(self) -> None:
         self.alive = False
@@ -400,6 +428,7 @@ class ZygoteSandbox(Sandbox):
         await asyncio.gather(*(z.start() for z in self._zygotes))
         if not all(z.namespaces for z in self._zygotes):
             raise SandboxError("the zygote cannot create per-job namespaces inside bubblewrap")
+        self.status["job_namespaces"] = self._zygotes[0].job_namespaces
         for zygote in self._zygotes:
             self._idle.put_nowait(zygote)
         self._update_status()
@@ -408,7 +437,7 @@ class ZygoteSandbox(Sandbox):
         for zygote in self._zygotes:
             await zygote.kill()
             if zygote.cgroup is not None:
-                zygote.cgroup.remove()
+                remove_cgroup(zygote.cgroup)
         self._update_status()
 
     def _update_status(self) -> None:

@@ -47,7 +47,13 @@ from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+# Per-job namespaces: with CAP_SYS_ADMIN (inside bubblewrap), or, without it (the process
+# backend), inside a new user namespace of the job's own, with its own network too.
+JOB_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+USER_JOB_NAMESPACES = JOB_NAMESPACES | CLONE_NEWUSER | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 RLIMITS = {
@@ -77,24 +83,47 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), what)
 
 
+def _map_ids(uid: int, gid: int) -> None:
+    """In a new user namespace: the same uid and gid inside as outside (nothing else)."""
+    # /proc/self/*_map of a non-dumpable process belong to root: dumpable for this step only
+    # (the child holds nothing yet; _confine makes it non-dumpable again).
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                       ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+
+
+def _mount_private(tmp_mb: int) -> None:
+    """The job's own /tmp, /dev/shm (POSIX shared memory, multiprocessing's semaphores) and
+    /proc: all gone with its mount namespace."""
+    tmp_opts = f"size={tmp_mb}m,nr_inodes=4096,mode=0700".encode()
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
+    if os.path.isdir("/dev/shm"):
+        shm_opts = f"size={tmp_mb}m,nr_inodes=1024,mode=1777".encode()
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", flags, shm_opts), "shm")
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+
+
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: bool, cgroup_fds: list[int],
+    namespaces: int, cgroup_fds: list[int], ids: tuple[int, int],
 ) -> None:  # fmt: skip
     """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
     limits."""
     for fd in cgroup_fds:  # first: everything the job does from here on counts against it
         os.write(fd, b"0")
+    if namespaces & CLONE_NEWUSER:
+        _map_ids(*ids)
     moved = [os.dup(fd) for fd in fds]
     null = os.open("/dev/null", os.O_RDWR)
     for target, fd in enumerate([null, *moved]):
         os.dup2(fd, target)
     os.closerange(len(fds) + 1, 1 << 16)
     if namespaces:
-        tmp_opts = f"size={int(header['tmp_mb'])}m,nr_inodes=4096,mode=0700".encode()
-        _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
-        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+        _mount_private(int(header["tmp_mb"]))
         os.chdir("/tmp")
     else:
         os.chdir(header["workdir"])
@@ -112,12 +141,11 @@ def _confine(
         sys.modules["random"].seed()
 
 
-def _spawn(clone_nr: int | None, namespaces: bool, run: Callable[[], None]) -> int:
+def _spawn(clone_nr: int | None, namespaces: int, run: Callable[[], None]) -> int:
     if clone_nr is None:  # no syscall table for this machine: a plain fork, no namespaces
         pid = os.fork()
     else:
-        flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
-        pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+        pid = int(_syscall(clone_nr, namespaces | signal.SIGCHLD, 0, 0, 0, 0))
     if pid == 0:
         try:
             run()
@@ -157,12 +185,12 @@ def run_job(
     c2t_r, c2t_w = os.pipe()
     harness, confine = state["harness"], state["confine"]
     program = state.get("seccomp") if header.get("seccomp") else None
-    namespaces, cgroup_fds = state["namespaces"], state["cgroup_fds"]
+    namespaces, cgroup_fds, ids = state["namespaces"], state["cgroup_fds"], state["ids"]
 
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
         _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
-                 cgroup_fds)  # fmt: skip
+                 cgroup_fds, ids)  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -172,7 +200,7 @@ def run_job(
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces, cgroup_fds)  # fmt: skip
+                 namespaces, cgroup_fds, ids)  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -227,18 +255,24 @@ def _reap() -> None:
             return
 
 
-def _can_clone_namespaces(clone_nr: int | None) -> bool:
+def _job_namespaces(clone_nr: int | None, ids: tuple[int, int]) -> int:
+    """The namespaces each job child can get here: JOB_NAMESPACES (with CAP_SYS_ADMIN),
+    USER_JOB_NAMESPACES (unprivileged user namespaces), or 0 (none)."""
     if clone_nr is None:
-        return False
-    pid = int(
-        _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
-    )
-    if pid == 0:
-        os._exit(0)
-    if pid < 0:
-        return False
-    os.waitpid(pid, 0)
-    return True
+        return 0
+    for flags in (JOB_NAMESPACES, USER_JOB_NAMESPACES):
+        pid = int(_syscall(clone_nr, flags | signal.SIGCHLD, 0, 0, 0, 0))
+        if pid == 0:  # try all that a job child will do
+            try:
+                if flags & CLONE_NEWUSER:
+                    _map_ids(*ids)
+                _mount_private(1)
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        if pid > 0 and os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+            return flags
+    return 0
 
 
 def _read(where: str) -> bytes:
@@ -279,9 +313,11 @@ def main() -> None:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
-    state["namespaces"] = _can_clone_namespaces(state["clone_nr"])
+    state["ids"] = (os.getuid(), os.getgid())
+    state["namespaces"] = _job_namespaces(state["clone_nr"], state["ids"])
     gc.freeze()  # what the zygote holds stays out of the jobs' collections: fewer copied pages
-    hello = {"ready": True, "pid": os.getpid(), "namespaces": state["namespaces"]}
+    hello = {"ready": True, "pid": os.getpid(), "namespaces": bool(state["namespaces"]),
+             "user_namespace": bool(state["namespaces"] & CLONE_NEWUSER)}  # fmt: skip
     control.send(json.dumps(hello).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 65536, 5)
