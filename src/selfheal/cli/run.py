@@ -32,9 +32,9 @@ def _banner(stack: Stack, env: dict[str, str]) -> None:
         llm += " (the simulator)"
     refusal, warning = stack.sandbox_notice()
     if refusal:
-        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
+        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]", highlight=False)
     if warning:
-        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]")
+        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]", highlight=False)
     console.print(
         f"[bold green]selfheal is up[/bold green]\n"
         f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
@@ -115,17 +115,24 @@ def register(app: typer.Typer) -> None:
         env = stack.environment()
         try:
             _start(stack)
+        except KeyboardInterrupt:
+            stack.stop_services()  # Ctrl-C during start-up leaves no service behind
+            raise typer.Exit(130) from None
         except Exception as exc:
             stack.stop_services()
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
-        _banner(stack, env)
-        status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
-        status.start()
+        status: StatusLine | None = None
         try:
+            _banner(stack, env)  # inside: a Ctrl-C right after start still stops the services
+            status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
+            status.start()
             code = asyncio.run(serve_until_stopped(stack))
+        except KeyboardInterrupt:
+            code = 130
         finally:
-            status.stop()
+            if status is not None:
+                status.stop()
             stack.stop_services()
         console.print("selfheal stopped")
         raise typer.Exit(code)

@@ -85,6 +85,10 @@ def build_sandbox(settings: SandboxSettings) -> Sandbox:
     reasons: list[str] = []
     for name in names:
         cls = BACKENDS[name]
+        if cls.isolation >= Isolation.BWRAP and bwrap_executable(settings) is None:
+            # Checked here too: a backend's own probe reads the environment's settings.
+            reasons.append(f"{name}: SANDBOX_BWRAP={settings.bwrap} not found")
+            continue
         ok, why = cls.available()
         if not ok:
             reasons.append(f"{name}: {why}")

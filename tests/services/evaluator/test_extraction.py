@@ -252,3 +252,69 @@ def test_a_huge_reply_is_extracted_quickly() -> None:
     code, how = extract_code(reply)
     assert time.perf_counter() - start < 2.0
     assert how == "bare" and code is not None
+
+
+PYTEST_BLOCK_AFTER = f"""```python
+{SOLUTION}```
+
+Tests:
+
+```python
+import pytest
+from solution import is_palindrome
+
+def test_simple():
+    assert is_palindrome("abba")
+
+def test_punctuation():
+    assert is_palindrome("A man, a plan, a canal: Panama")
+```"""
+
+
+def test_a_pytest_block_is_not_the_answer_even_with_more_functions() -> None:
+    assert extract_code(PYTEST_BLOCK_AFTER) == (SOLUTION, "fenced")
+
+
+def test_windows_line_endings() -> None:
+    reply = "Here:\r\n```python\r\n" + SOLUTION.replace("\n", "\r\n") + "```\r\nDone.\r\n"
+    assert extract_code(reply, entry_point="is_palindrome") == (SOLUTION, "fenced")
+
+
+def test_a_fence_opened_after_prose_on_the_same_line() -> None:
+    reply = f"Sure! ```python\n{SOLUTION}```"
+    assert extract_code(reply, entry_point="is_palindrome") == (SOLUTION, "fenced")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "~" * 200_000,
+        "`" * 200_000,
+        ("`" * 1000 + "\n") * 200,
+        "x ```\n" * 100_000,
+        "<code>" * 100_000,
+        "```python\n" * 50_000,
+    ],
+    ids=["tildes", "backticks", "backtick-lines", "late-fences", "open-tags", "open-fences"],
+)
+def test_pathological_fences_stay_linear(reply: str) -> None:
+    import time
+
+    start = time.perf_counter()
+    extract_code(reply, entry_point="f")
+    assert time.perf_counter() - start < 5.0  # quadratic would take minutes
+
+
+def test_inline_code_tags_in_prose_do_not_hide_unfenced_code() -> None:
+    reply = (
+        "You can use <code>sorted()</code> for this:\n\n"
+        "def top3(xs):\n    return sorted(xs)[-3:]\n\nThat is all."
+    )
+    assert extract_code(reply, entry_point="top3") == (
+        "def top3(xs):\n    return sorted(xs)[-3:]\n", "bare",
+    )  # fmt: skip
+
+
+def test_a_shell_block_beside_unfenced_code() -> None:
+    reply = "Install nothing:\n```bash\npython3 --version\n```\ndef f():\n    return 1\n"
+    assert extract_code(reply, entry_point="f") == ("def f():\n    return 1\n", "bare")

@@ -3,7 +3,7 @@
 Each program's tests pass only if the attack worked (the expected value is the secret,
 "connected", the list of files written...), so containment shows as a failing score;
 every case also checks the evaluator keeps answering. The evaluator runs with
-SANDBOX_MIN_ISOLATION=bwrap: on a machine without bubblewrap it refuses to start and
+SANDBOX_MIN_ISOLATION=bwrap: on a machine without bubblewrap it runs no code (503) and
 these tests fail rather than pass on weaker isolation.
 """
 

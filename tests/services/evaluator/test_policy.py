@@ -244,3 +244,13 @@ async def test_whatever_the_sandbox_does_becomes_a_failing_verdict(
     assert result.failure_category == "runtime_error"
     assert result.detail.execution is not None
     assert result.detail.execution["status"] in ("crashed", "load_error")
+
+
+async def test_a_long_reply_is_read_off_the_event_loop_and_judged(judge: LLMClient) -> None:
+    reply = "Some explanation.\n" * 5000 + "```python\ndef add(a, b):\n    return a + b\n```\n"
+    assert len(reply) > 64 * 1024
+    result = await run(
+        ProcessSandbox(SETTINGS), judge, "", "assert add(1, 2) == 3\n", "add", reply=reply
+    )
+    assert result.code == "def add(a, b):\n    return a + b\n"
+    assert result.passed is True and CountingJudge.calls == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -22,11 +23,19 @@ def _sentence(error: dict[str, object]) -> str:
     return f"{where}: {msg[0].lower() + msg[1:] if msg else msg}"
 
 
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an error echoes the client's input, which may hold a lone
+    surrogate that UTF-8 cannot encode (the default rendering would turn a 422 into a 500)."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True).encode("ascii")  # NaN input echoes as NaN
+
+
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     message = "; ".join(_sentence(e) for e in errors) or "The request is not valid."
-    return JSONResponse(
+    return _AsciiJSONResponse(
         status_code=422,
         content=jsonable_encoder({"message": message, "detail": errors}),
     )

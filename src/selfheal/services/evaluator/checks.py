@@ -19,10 +19,16 @@ DANGEROUS_CALLS = frozenset(config.DANGEROUS_CALLS)
 
 # Markdown fences: ``` or ~~~ (three or more), an info string, the body up to a closing fence
 # of the same character at least as long, or to the end of the reply (a cut-off answer).
+# Possessive quantifiers keep a reply of 10^5 backticks linear (the body is client input).
 _FENCE = re.compile(
-    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)\n"
+    r"^(?P<indent>[ \t]*+)(?P<fence>`{3,}+|~{3,}+)[ \t]*+(?P<info>[^\n`]*+)\n"
     r"(?P<body>.*?)(?:^[ \t]*(?P=fence)[`~]*[ \t]*$|\Z)",
     re.DOTALL | re.MULTILINE,
+)
+_LATE_FENCE = re.compile(
+    r"(?<![`~])(?P<indent>)(?P<fence>`{3,}+|~{3,}+)[ \t]*+(?P<info>[\w+.{}-]*+)[ \t]*+\n"
+    r"(?P<body>.*?)(?:(?P=fence)|\Z)",
+    re.DOTALL,
 )
 # <code>, <python>, <pre><code class="language-python">, in any case; a bare <pre> when no
 # other tag is there.
@@ -31,6 +37,7 @@ _TAG = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _PRE = re.compile(r"<(?P<tag>pre)\b[^>]*>(?P<body>.*?)(?:</pre\s*>|\Z)", re.DOTALL | re.IGNORECASE)
+MAX_BLOCKS = 100  # a reply with more blocks is not an answer worth reading further
 _PYTHON_INFO = frozenset(("", "python", "py", "python3", "py3", "pycon", "ipython", "sage"))
 _PROMPT = re.compile(r"^\s*(>>>|\.\.\.)( |$)")
 _SHELL = re.compile(r"^\s*(\$ |# |\w+@[\w.-]+[:~]|C:\\|PS )", re.M)
@@ -99,7 +106,10 @@ def _is_session(text: str) -> bool:
 def _blocks(output: str) -> tuple[list[_Block], str | None]:
     """The reply's code blocks, from fences or (when there are none) tags, and how found."""
     found: list[tuple[str, str]] = []
-    for match in _FENCE.finditer(output):
+    # A fence opened after prose on the same line ("Sure! ```python") still opens one.
+    matches = list(_FENCE.finditer(output)) or list(_LATE_FENCE.finditer(output))
+    del matches[MAX_BLOCKS:]
+    for match in matches:
         info = match["info"].strip().lower().lstrip("{.").split()
         lang = info[0].rstrip("}") if info else ""
         indent = match["indent"]
@@ -113,7 +123,8 @@ def _blocks(output: str) -> tuple[list[_Block], str | None]:
     how = "fenced"
     if not found:
         how = "tagged"
-        for match in list(_TAG.finditer(output)) or _PRE.finditer(output):
+        tags = list(_TAG.finditer(output)) or list(_PRE.finditer(output))
+        for match in tags[:MAX_BLOCKS]:
             body = match["body"]
             classes = re.search(r"(?:language|lang)-(\w+)", match.group(0)[:200], re.IGNORECASE)
             lang = classes.group(1).lower() if classes else ""
@@ -129,6 +140,18 @@ def _blocks(output: str) -> tuple[list[_Block], str | None]:
     return blocks, (how if found else None)
 
 
+def _is_tests(block: _Block) -> bool:
+    assert block.tree is not None
+    imports = {a.name.split(".")[0] for n in block.tree.body if isinstance(n, ast.Import)
+               for a in n.names}  # fmt: skip
+    imports |= {(n.module or "").split(".")[0] for n in block.tree.body
+                if isinstance(n, ast.ImportFrom)}  # fmt: skip
+    functions = [n.name for n in block.tree.body
+                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]  # fmt: skip
+    named_tests = bool(functions) and all(f.lower().startswith("test") for f in functions)
+    return bool(imports & {"pytest", "unittest", "hypothesis"}) or named_tests
+
+
 def _choose(blocks: list[_Block], entry_point: str | None) -> _Block | None:
     """The block that defines the entry point (the last one: models revise), else the one
     with the most code; shell transcripts, ``>>>`` sessions and output are never it."""
@@ -138,9 +161,11 @@ def _choose(blocks: list[_Block], entry_point: str | None) -> _Block | None:
         defining = [b for b in code if entry_point in b.defined]
         if defining:
             return defining[-1]
-    if code:
+    # A block of tests for the answer (pytest/unittest, only test_* functions) is not it.
+    answers = [b for b in code if not _is_tests(b)] or code
+    if answers:
         # Ties go to the later block (a revision comes after the first try).
-        return max(reversed(code), key=lambda b: (b.functions, b.statements, len(b.body)))
+        return max(reversed(answers), key=lambda b: (b.functions, b.statements, len(b.body)))
     return None
 
 
@@ -148,6 +173,8 @@ def _with_helpers(chosen: _Block, blocks: list[_Block]) -> str:
     """The chosen block, preceded by the definitions it uses from the reply's other blocks
     (an imports block, a helper defined separately)."""
     assert chosen.tree is not None
+    if len(blocks) == 1:
+        return chosen.body
     used = {n.id for n in ast.walk(chosen.tree) if isinstance(n, ast.Name)}
     missing = used - chosen.defined - set(dir(builtins))
     parts: list[str] = []
@@ -166,9 +193,12 @@ def _with_helpers(chosen: _Block, blocks: list[_Block]) -> str:
     return "\n\n".join([*parts, chosen.body.strip("\n")]) + "\n"
 
 
-def _bare(text: str) -> str | None:
-    """Unfenced code: the whole reply, or the run of lines between prose that parses."""
-    tree = _parse(text)
+def _bare(text: str, *, strict: bool = False) -> str | None:
+    """Unfenced code: the whole reply, or the run of lines between prose that parses.
+    ``strict``: only code that defines something, never a broken guess."""
+    tree = _parse(text) if text else None
+    if tree is not None and strict:
+        return text + "\n" if any(isinstance(n, _DEFINITIONS) for n in tree.body) else None
     if tree is not None:
         substantive = any(
             isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
@@ -198,7 +228,7 @@ def _bare(text: str) -> str | None:
             if any(isinstance(n, _DEFINITIONS) for n in tree.body):
                 return chunk + "\n"
             break
-    return text + "\n" if _CODE_LIKE.search(text) else None
+    return text + "\n" if not strict and _CODE_LIKE.search(text) else None
 
 
 def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | None, str | None]:
@@ -210,6 +240,7 @@ def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | 
     defines ``entry_point`` or holds the most code, plus the helpers it uses from the
     others. Shell output and ``>>>`` sessions are not code, unless a session is all there
     is: then the code typed at its prompts is."""
+    output = output.replace("\r\n", "\n")
     blocks, how = _blocks(output)
     if how is not None:
         chosen = _choose(blocks, entry_point)
@@ -236,7 +267,12 @@ def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | 
         if session and _parse(session) is not None:
             return session, "interactive"
     if how is not None:
-        return None, None
+        # The blocks hold no code (``<code>len()</code>`` in prose, a shell command): the
+        # code may stand outside them, unfenced.
+        for pattern in (_FENCE, _LATE_FENCE, _TAG, _PRE):
+            text = pattern.sub("\n", text)
+        code = _bare(text.strip(), strict=True)
+        return (code, "bare") if code else (None, None)
     code = _bare(text)
     return (code, "bare") if code else (None, None)
 

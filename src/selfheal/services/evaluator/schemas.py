@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FailureCategory = Literal[
     "no_code",
@@ -29,6 +29,21 @@ class EvaluateRequest(BaseModel):
     worker_output: str = Field(max_length=1_000_000)
     tests: str | None = Field(default=None, max_length=200_000)
     entry_point: str | None = Field(default=None, max_length=128)
+
+    @field_validator("*")
+    @classmethod
+    def _valid_unicode(cls, value: object) -> object:
+        # JSON may escape a lone surrogate ("\\ud800"); no program text or answer holds one,
+        # and it cannot be encoded to run or to answer with.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"holds a lone surrogate (\\u{ord(value[exc.start]):04x} at character "
+                    f"{exc.start}), which is not valid Unicode text"
+                ) from None
+        return value
 
 
 class EvaluationDetail(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any
@@ -16,7 +17,7 @@ from selfheal.llm.schemas import GeneratedTests, JudgeVerdict
 from selfheal.sandbox.base import Isolation, Sandbox
 from selfheal.sandbox.runner import TRUSTED, ExecutionVerdict, TestResult, run_tests
 from selfheal.sandbox.testplan import TestPlan, TestsInvalid, cached_plan
-from selfheal.services.evaluator.checks import analyse_code, extract_code
+from selfheal.services.evaluator.checks import StaticReport, analyse_code, extract_code
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse, EvaluationDetail
 from selfheal.services.evaluator.scoring import combine
 
@@ -95,6 +96,23 @@ def _evidence(
     }  # fmt: skip
 
 
+OFF_LOOP_CHARS = 64 * 1024
+
+
+def _static(
+    body: EvaluateRequest, settings: EvaluatorSettings
+) -> tuple[str | None, str | None, StaticReport | None]:
+    """The code in the reply, how it was found, and its static checks."""
+    code, code_source = extract_code(body.worker_output, entry_point=body.entry_point)
+    if not code:
+        return None, code_source, None
+    static = analyse_code(
+        code, dangerous_imports=settings.dangerous_imports,
+        dangerous_calls=settings.dangerous_calls,
+    )  # fmt: skip
+    return code, code_source, static
+
+
 def _sandbox_failed(sandbox: Sandbox, plan: TestPlan, exc: Exception) -> ExecutionVerdict:
     """A verdict for a job the sandbox broke on in a way nobody planned for: the code gets a
     runtime failure with the reason, the client a 200 (never a 5xx)."""
@@ -134,17 +152,12 @@ async def evaluate(
         # code would feed the optimizer failures that say nothing about the prompt.
         raise DownstreamUnavailable("sandbox", sandbox.refusal)
     settings = settings.for_task(body.task_type)
-    code, code_source = extract_code(body.worker_output, entry_point=body.entry_point)
     request_text = body.refined_input or body.user_input
-    static = (
-        analyse_code(
-            code,
-            dangerous_imports=settings.dangerous_imports,
-            dangerous_calls=settings.dangerous_calls,
-        )
-        if code
-        else None
-    )
+    if len(body.worker_output) > OFF_LOOP_CHARS:
+        # Parsing a reply of up to a megabyte takes seconds: not on the event loop.
+        code, code_source, static = await asyncio.to_thread(_static, body, settings)
+    else:
+        code, code_source, static = _static(body, settings)
     # With real isolation, dangerous constructs are signals (they cost the rule part's
     # "safe" share); under weak isolation an operator opted into, they are gates and the
     # code is not run at all.
