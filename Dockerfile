@@ -20,9 +20,10 @@ RUN pip install --upgrade pip \
 # --- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 # bubblewrap is the evaluator's sandbox for generated code (see docs/deploy.md for the
-# container privileges it needs); the other services carry it unused (~200 kB).
+# container privileges it needs), libseccomp2 builds its job filter (docs/sandbox.md); the
+# other services carry them unused (~200 kB + ~100 kB).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap \
+ && apt-get install -y --no-install-recommends bubblewrap libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 selfheal \
  && useradd --system --uid 10001 --gid selfheal --home-dir /app --no-create-home \

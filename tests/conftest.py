@@ -21,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from selfheal.db import migrate
 from selfheal.db.session import create_engine, create_sessionmaker
 
+# Ordinary tests run on the offline simulator, also where a local model is installed (which
+# would otherwise become the default provider); tests of a real provider say so explicitly.
+os.environ["LLM_PROVIDER"] = "offline"
+OFFLINE_ENV = {"LLM_PROVIDER": "offline"}
+
 PG_URL = os.environ.get(
     "SELFHEAL_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
@@ -149,7 +154,13 @@ class LiveStack:
     """`selfheal up` running as a real process on free ports."""
 
     def __init__(
-        self, *, db_url: str, data_dir: Path, watcher: bool, env: dict[str, str] | None = None
+        self,
+        *,
+        db_url: str,
+        data_dir: Path,
+        watcher: bool,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 60,
     ) -> None:
         import subprocess
         import sys
@@ -159,8 +170,9 @@ class LiveStack:
         self.log_dir = data_dir / "logs"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPTIMIZER_"))}
         full_env.update(
-            {"DATABASE_URL": db_url, "LOG_LEVEL": "INFO", "OPTIMIZER_DEBOUNCE_S": "0.2"}
-        )
+            {"DATABASE_URL": db_url, "LOG_LEVEL": "INFO", "OPTIMIZER_DEBOUNCE_S": "0.2",
+             **OFFLINE_ENV}
+        )  # fmt: skip
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "selfheal.cli.main", "up",
@@ -169,7 +181,7 @@ class LiveStack:
              "--log-dir", str(self.log_dir), "--watcher" if watcher else "--no-watcher"],
             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        self._wait_ready()
+        self._wait_ready(ready_timeout)
 
     def url(self, service: str = "manager") -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

@@ -1,5 +1,6 @@
-"""Run the whole system on one machine: migrations, the three services as processes, and
-the optimizer watcher in this process (used by `selfheal up` and `selfheal demo`)."""
+"""Run the whole system on one machine: migrations, the three services as processes, the
+local model server when a role uses ``LLM_PROVIDER=local``, and the optimizer watcher in
+this process (used by `selfheal up` and `selfheal demo`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,10 @@ import httpx
 
 from selfheal.core.config import get_settings
 from selfheal.db import migrate
+from selfheal.llm.base import Role
+from selfheal.llm.providers.local.models import DEFAULT_MODEL, Progress, resolve_model
+from selfheal.llm.providers.local.server import ModelServer, ServerConfig
+from selfheal.llm.registry import role_settings
 from selfheal.services.optimizer.standalone import StandaloneOptimizer, open_optimizer
 from selfheal.services.optimizer.watcher import Watcher
 
@@ -40,6 +46,7 @@ class StackConfig:
     database_url: str | None = None
     watcher: bool = True
     log_dir: Path | None = None
+    model_port: int | None = None  # the local model server's; default LLM_LOCAL_PORT
 
     def url(self, service: str) -> str:
         port = {
@@ -59,6 +66,7 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     optimizer: StandaloneOptimizer | None = None
     watcher: Watcher | None = None
+    model_server: ModelServer | None = None
 
     def environment(self) -> dict[str, str]:
         cfg = self.config
@@ -66,18 +74,55 @@ class Stack:
         url = cfg.database_url or os.environ.get("DATABASE_URL")
         if not url:
             url = f"sqlite+aiosqlite:///{(cfg.data_dir / 'selfheal.db').resolve()}"
-        return {
+        env = {
             "DATABASE_URL": url,
             "SELFHEAL_DATA_DIR": str(cfg.data_dir.resolve()),
             "WORKER_URL": cfg.url("worker"),
             "EVALUATOR_URL": cfg.url("evaluator"),
             "MANAGER_URL": cfg.url("manager"),
         }
+        if cfg.model_port is not None:
+            env["LLM_LOCAL_PORT"] = str(cfg.model_port)
+        return env
 
-    def start_services(self) -> None:
+    def local_model(self) -> str | None:
+        """The model the local server must load, or None when no role needs one here (no
+        role uses ``local``, or ``LLM_BASE_URL`` points it at a server run elsewhere)."""
+        llm = get_settings().llm
+        for role in Role:
+            provider, model, _, base_url = role_settings(llm, role)
+            if provider == "local" and not base_url:
+                return model or DEFAULT_MODEL
+        return None
+
+    def prepare_model_server(self, progress: Progress | None = None) -> ModelServer | None:
+        """Resolve (and if needed assemble and verify) the local model; build its supervisor."""
+        if self.model_server is not None:
+            return self.model_server
+        os.environ.update(self.environment())
+        get_settings.cache_clear()
+        model = self.local_model()
+        if model is None:
+            return None
+        llm = get_settings().llm
+        alias, path = resolve_model(model, llm.models_dir, progress)
+        logs = self.config.log_dir or self.config.data_dir
+        self.model_server = ModelServer(
+            ServerConfig(model_path=path, alias=alias, host=llm.local_host, port=llm.local_port,
+                         n_ctx=llm.local_n_ctx, parallel=llm.local_parallel,
+                         threads=llm.local_threads),
+            log_path=logs / "model-server.log", start_timeout_s=llm.local_start_timeout_s,
+        )  # fmt: skip
+        return self.model_server
+
+    def start_services(self, model_progress: Callable[[float, str], None] | None = None) -> None:
+        """Start the model server (if any) and the services together; wait for all of them."""
         env = self.environment()
         os.environ.update(env)
         get_settings.cache_clear()
+        server = self.prepare_model_server()
+        if server is not None:
+            server.start()
         migrate.upgrade(env["DATABASE_URL"])
         for name, target in APPS.items():
             out = None
@@ -90,6 +135,8 @@ class Stack:
                 env={**os.environ, **env}, stdout=out, stderr=out,
             )  # fmt: skip
         self.wait_healthy()
+        if server is not None:
+            server.wait_ready(progress=model_progress)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -111,8 +158,26 @@ class Stack:
             if pending:
                 time.sleep(0.1)
 
+    def sandbox_notice(self) -> tuple[str | None, str | None]:
+        """What the evaluator's /ready says about its sandbox: (refusal, warning). A refusal
+        means it runs no code (the minimum isolation is missing); a warning, that the
+        operator opted into weak isolation."""
+        try:
+            checks = httpx.get(self.config.url("evaluator") + "/ready", timeout=5).json()
+            sandbox = checks.get("checks", {}).get("sandbox", {})
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            return f"the evaluator's /ready could not be read ({type(exc).__name__})", None
+        if not isinstance(sandbox, dict):
+            return None, None
+        refusal = sandbox.get("reason") if sandbox.get("ok") is False else None
+        return (str(refusal) if refusal else None), sandbox.get("warning")
+
     def dead_service(self) -> str | None:
-        return next((n for n, p in self.procs.items() if p.poll() is not None), None)
+        """A service process that exited, or the model server once it gave up restarting."""
+        dead = next((n for n, p in self.procs.items() if p.poll() is not None), None)
+        if dead is None and self.model_server is not None and self.model_server.state == "failed":
+            return "model server"
+        return dead
 
     async def start_watcher(self) -> Watcher:
         self.optimizer = open_optimizer(get_settings())
@@ -137,6 +202,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.model_server is not None:
+            self.model_server.stop(timeout)
 
 
 async def serve_until_stopped(stack: Stack) -> int:

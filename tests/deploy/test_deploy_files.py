@@ -416,8 +416,9 @@ def test_compose_commands_exist_in_the_cli() -> None:
     assert set(services) >= {"migrate", "manager", "worker", "evaluator", "optimizer"}
     for name, svc in services.items():
         assert_cli_accepts(list(svc["command"]), f"compose service {name}")
-    # The seed's manual pass: `docker compose run --rm optimizer selfheal optimize`.
-    assert_cli_accepts(["selfheal", "optimize"], "docker compose run optimizer")
+    # The seed's manual pass: `docker compose run --rm optimizer selfheal optimize --in-process`
+    # (the optimizer container is part of the system: it runs the pass against the database).
+    assert_cli_accepts(["selfheal", "optimize", "--in-process"], "docker compose run optimizer")
     assert services["optimizer"]["command"] == ["watch"]
 
 
@@ -505,7 +506,7 @@ def test_optimizer_cronjob_runs_every_five_minutes_one_at_a_time() -> None:
     cron = k8s_objects("CronJob")["optimizer"]
     assert cron["spec"]["schedule"] == "*/5 * * * *"
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
-    assert pod_spec(cron)["containers"][0]["args"] == ["optimize"]
+    assert pod_spec(cron)["containers"][0]["args"] == ["optimize", "--in-process"]
     # The migration Job waits for the database (it starts beside the StatefulSet).
     migrate_args = pod_spec(k8s_objects("Job")["selfheal-migrate"])["containers"][0]["args"]
     assert migrate_args[0] == "migrate" and "--wait" in migrate_args

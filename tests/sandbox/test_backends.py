@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -112,6 +113,26 @@ async def test_zygote_job_is_alone_in_its_pid_namespace(zygote: ZygoteSandbox) -
     assert verdict.tests[0].status == "passed", verdict.tests[0].message
 
 
+async def test_each_job_process_is_alone_with_no_network_where_it_has_namespaces(
+    sandbox: Sandbox,
+) -> None:
+    if not await _namespaced(sandbox):
+        pytest.skip("no per-job namespaces here (no unprivileged user namespaces)")
+    code = (
+        "import os, socket\n"
+        "def f():\n"
+        "    try:\n"
+        "        socket.create_connection(('127.0.0.1', 5432), timeout=2).close()\n"
+        "        net = 'connected'\n"
+        "    except OSError:\n"
+        "        net = 'unreachable'\n"
+        "    procs = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+        "    return [os.getpid(), procs, os.listdir('/tmp'), os.getuid() != 0, net]\n"
+    )
+    verdict = await _run(sandbox, code, "assert f() == [1, ['1'], [], True, 'unreachable']\n")
+    assert verdict.tests[0].status == "passed", verdict.tests[0].message
+
+
 async def test_zygote_pool_replaces_a_dead_zygote(zygote: ZygoteSandbox) -> None:
     victim = zygote._zygotes[0]
     assert victim.proc is not None
@@ -138,7 +159,105 @@ def test_auto_prefers_the_zygote_and_refuses_weaker_isolation(
     if BWRAP_OK:
         box = build_sandbox(SandboxSettings(backend="auto", min_isolation="bwrap"))
         assert box.name == "zygote" and box.effective_isolation == Isolation.BWRAP
-    with pytest.raises(ConfigurationError, match="refusing to run untrusted code"):
-        build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
+    refused = build_sandbox(SandboxSettings(backend="process", min_isolation="bwrap"))
+    assert refused.refusal is not None and refused.status["ok"] is False
+    assert "below SANDBOX_MIN_ISOLATION=bwrap" in refused.refusal
+    assert "SANDBOX_MIN_ISOLATION=process" in refused.refusal
     with pytest.raises(ConfigurationError, match="unknown SANDBOX_BACKEND"):
         build_sandbox(SandboxSettings(backend="chroot"))
+
+
+SHM = (
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.shmat.restype = ctypes.c_void_p\n"
+    "KEY = 0x5E1F0001\n"
+    "def f(leave):\n"
+    "    if leave:\n"
+    "        seg = libc.shmget(KEY, 4096, 0o1666)\n"  # IPC_CREAT | 0666
+    "        addr = libc.shmat(seg, None, 0)\n"
+    "        ctypes.memmove(addr, b'left by job 1', 13)\n"
+    "        return 'left' if seg >= 0 else 'no shm %d' % ctypes.get_errno()\n"
+    "    seg = libc.shmget(KEY, 0, 0)\n"
+    "    if seg < 0:\n"
+    "        return 'absent'\n"
+    "    return ctypes.string_at(libc.shmat(seg, None, 0), 13).decode()\n"
+)
+
+
+async def _namespaced(box: Sandbox) -> bool:
+    """Whether each job process gets its own PID/mount/IPC namespaces on this backend here
+    (the process backend: where the machine allows unprivileged user namespaces)."""
+    if "job_namespaces" not in box.status:
+        await _run(box, "def f():\n    return 1\n", "assert f() == 1\n")
+    return not str(box.status["job_namespaces"]).startswith("none")
+
+
+async def test_shared_memory_left_by_a_job_is_not_seen_by_the_next(sandbox: Sandbox) -> None:
+    if not await _namespaced(sandbox):
+        pytest.skip("no per-job namespaces here (no unprivileged user namespaces)")
+    left = await _run(sandbox, SHM, "assert f(True) == 'left'\n")
+    assert left.passed == 1, left.tests
+    verdict = await _run(sandbox, SHM, "assert f(False) == 'left by job 1'\n")
+    assert verdict.passed == 0
+    assert "returned 'absent'" in verdict.tests[0].message
+
+
+def _processes_running(argv: list[str]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as file:
+                    if file.read().split(b"\0")[:-1] == [a.encode() for a in argv]:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def test_setsid_leftovers_do_not_survive_the_job(sandbox: Sandbox) -> None:
+    if not await _namespaced(sandbox) and sandbox.status["job_limits"].startswith("no cgroups"):
+        pytest.skip("without namespaces or cgroups a setsid'd process escapes (docs/sandbox.md)")
+    marker = str(9000 + os.getpid() % 1000)
+    code = (
+        "import os\n"
+        "def f():\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        f"            os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "    return 1\n"
+    )
+    verdict = await _run(sandbox, code, "assert f() == 1\n")
+    assert verdict.passed == 1, verdict.tests
+    for _ in range(300):  # poll: the kill is immediate, its delivery may not be
+        if not _processes_running(["sleep", marker]):
+            break
+        await asyncio.sleep(0.01)
+    assert _processes_running(["sleep", marker]) == []
+
+
+async def test_multiprocessing_works_and_dev_shm_is_the_jobs_own(sandbox: Sandbox) -> None:
+    if not await _namespaced(sandbox):
+        pytest.skip("no per-job namespaces here (no unprivileged user namespaces)")
+    marker = f"selfheal-left-{os.getpid()}"
+    code = (
+        "import multiprocessing, os\n"
+        "def sq(x):\n"
+        "    return x * x\n"
+        "def f(leave):\n"
+        "    if not leave:\n"
+        "        return os.listdir('/dev/shm')\n"
+        f"    open('/dev/shm/{marker}', 'w').write('x')\n"
+        "    with multiprocessing.Pool(2) as pool:\n"
+        "        return pool.map(sq, range(5))\n"
+    )
+    verdict = await _run(sandbox, code, "assert f(True) == [0, 1, 4, 9, 16]\n")
+    assert verdict.passed == 1, verdict.tests
+    verdict = await _run(sandbox, code, "assert f(False) == []\n")
+    assert verdict.passed == 1, verdict.tests
+    assert marker not in os.listdir("/dev/shm")  # nor on the host

@@ -29,7 +29,9 @@ def _zombie_bwraps() -> int:
         except OSError:
             continue
         name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name == "bwrap" and rest.split()[0] == "Z":
+        state, parent = rest.split()[:2]
+        # ours only: other services on the machine may have zombies of their own
+        if name == "bwrap" and state == "Z" and int(parent) == os.getpid():
             count += 1
     return count
 
@@ -44,4 +46,6 @@ async def test_many_bwrap_jobs_leave_no_zombies() -> None:
             box, code="def f(x):\n    return x * 2\n", plan=plan, entry_point="f"
         )
         assert verdict.passed == 1
-    assert _zombie_bwraps() <= before
+    # The last job's orphan may die after that job's reap (the next job reaps it); without
+    # reaping there would be one per job.
+    assert _zombie_bwraps() <= before + 1

@@ -176,25 +176,41 @@ def _passed(verdict: ExecutionVerdict) -> bool:
 async def run_benchmark(
     *, mutants_per_problem: int = 2, concurrency: int = 0, limit: int | None = None,
     compare_bwrap: bool = True, settings: SandboxSettings | None = None,
-    baseline_rev: str | None = None,
+    baseline_rev: str | None = None, rounds: int = 3,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run the whole benchmark and return its figures (see module docstring)."""
+    """Run the whole benchmark and return its figures (see module docstring).
+
+    With a baseline, the baseline's benchmark and this one's timed pass alternate for
+    ``rounds`` rounds and each side reports its median round, so that a load that comes
+    and goes on a shared machine falls on both sides alike."""
     settings = settings or SandboxSettings(timeout_s=3.0, job_timeout_s=10.0)
     concurrency = concurrency or 2 * settings.effective_pool_size
     problems = load_problems()[:limit]
-    baseline = (
-        await asyncio.to_thread(run_baseline, baseline_rev, mutants_per_problem, concurrency, limit)
-        if baseline_rev
-        else None
-    )
+    rounds = max(1, rounds) if baseline_rev else 1
+    baselines: list[dict[str, Any]] = []
+    passes: list[tuple[list[ExecutionVerdict], float]] = []
     zygote = ZygoteSandbox(settings)
     await zygote.start()
     try:
         cases, wanting = await _select_cases(zygote, problems, mutants_per_problem, concurrency)
-        verdicts, seconds = await _bounded(zygote, cases, concurrency)
+        for _ in range(rounds):
+            if baseline_rev:
+                baselines.append(
+                    await asyncio.to_thread(
+                        run_baseline, baseline_rev, mutants_per_problem, concurrency, limit
+                    )
+                )
+            passes.append(await _bounded(zygote, cases, concurrency))
     finally:
         await zygote.aclose()
+    verdicts, seconds = sorted(passes, key=lambda p: p[1])[len(passes) // 2]
     timings = [Timing("zygote", len(cases), seconds, [v.duration_ms for v in verdicts])]
+    baseline = _median_baseline(baselines) if baselines else None
+    if baseline is not None:
+        baseline["rounds_executions_per_s"] = {
+            "baseline": [_zygote_rate(b) for b in baselines],
+            "this": [round(len(cases) / s, 1) for _, s in passes],
+        }
     if compare_bwrap:
         bwrap = BwrapSandbox(settings)
         bwrap_verdicts, bwrap_seconds = await _bounded(bwrap, cases, concurrency)
@@ -228,6 +244,16 @@ async def run_benchmark(
         if old:
             result["ratio_vs_baseline_zygote"] = round(rate["zygote"] / old["executions_per_s"], 2)
     return result
+
+
+def _zygote_rate(baseline: dict[str, Any]) -> float:
+    return float(
+        next(t["executions_per_s"] for t in baseline["timings"] if t["backend"] == "zygote")
+    )
+
+
+def _median_baseline(baselines: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(baselines, key=_zygote_rate)[len(baselines) // 2]
 
 
 def run_baseline(rev: str, mutants: int, concurrency: int, limit: int | None) -> dict[str, Any]:
@@ -333,5 +359,8 @@ def print_summary(result: dict[str, Any]) -> None:
                 f"(its verdicts: {b['canonical_passed']}/{b['problems']} canonical, "
                 f"{len(b['false_passes'])} false passes)"
             )
+        rounds = b.get("rounds_executions_per_s")
+        if rounds:
+            print(f"rounds (executions/s): baseline {rounds['baseline']}, this {rounds['this']}")
         if "ratio_vs_baseline_zygote" in result:
-            print(f"new zygote vs baseline zygote: {result['ratio_vs_baseline_zygote']}x")
+            print(f"new zygote vs baseline zygote (medians): {result['ratio_vs_baseline_zygote']}x")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,10 @@ async def run_heal_benchmark(
     manual: bool,
     heal_timeout_s: float = 120.0,
     threshold: int = 3,
+    on_request: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the cycles and write metrics.json, healing_report.md and healing.png."""
+    """Run the cycles and write metrics.json, healing_report.md and healing.png;
+    ``on_request`` hears about each request (a progress bar)."""
     train, heldout = split_tasks(requests)
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
@@ -118,6 +121,8 @@ async def run_heal_benchmark(
                            data.get("request_id"))  # fmt: skip
                 out.append(s)
                 samples.append(s)
+                if on_request is not None:
+                    on_request(f"cycle {cycle}/{cycles}: {name}")
             return out
 
         for cycle in range(1, cycles + 1):

@@ -142,8 +142,9 @@ def run_load_benchmark(
     output: Path | None,
     database_url: str | None = None,
 ) -> dict[str, Any]:
-    for key in ("DATABASE_URL", "LLM_PROVIDER", "LLM_API_KEY", "LLM_BASE_URL"):
+    for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
         os.environ.pop(key, None)
+    os.environ["LLM_PROVIDER"] = "offline"  # measures the plumbing, not a model
     data_dir = Path(tempfile.mkdtemp(prefix="selfheal-load-"))
     stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1, evaluator_port=base_port + 2,
                               data_dir=data_dir, watcher=False, log_dir=data_dir / "logs", database_url=database_url))  # fmt: skip

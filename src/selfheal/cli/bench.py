@@ -59,18 +59,21 @@ def heal(
         )  # fmt: skip
         return
     from selfheal.bench.heal import print_summary, run_heal_benchmark
+    from selfheal.cli._progress import heal_requests, steps
 
-    summary = run_async(
-        run_heal_benchmark(
-            manager_url=url,
-            cycles=cycles,
-            requests=requests,
-            output_dir=output_dir,
-            manual=manual,
-            heal_timeout_s=timeout,
-            threshold=threshold,
+    with steps("heal benchmark", heal_requests(cycles, requests)) as advance:
+        summary = run_async(
+            run_heal_benchmark(
+                manager_url=url,
+                cycles=cycles,
+                requests=requests,
+                output_dir=output_dir,
+                manual=manual,
+                heal_timeout_s=timeout,
+                threshold=threshold,
+                on_request=advance,
+            )
         )
-    )
     print_summary(summary)
     raise typer.Exit(0 if summary["healed"] else 1)
 
@@ -120,22 +123,26 @@ def evaluator(
     baseline: str | None = typer.Option(
         None, "--baseline", help="Also time this git revision's evaluator, in the same run"
     ),
+    rounds: int = typer.Option(3, "--rounds", help="Alternating timed rounds with --baseline"),
     output: Path = typer.Option(Path("reports/bench-evaluator.json"), "--output"),
 ) -> None:
     """HumanEval through the evaluator's sandbox: verdict accuracy and executions per second."""
     import json
 
     from selfheal.bench.evaluator import print_summary, run_benchmark
+    from selfheal.cli._common import console
 
-    result = run_async(
-        run_benchmark(
-            mutants_per_problem=mutants,
-            concurrency=concurrency,
-            limit=limit,
-            compare_bwrap=not no_bwrap,
-            baseline_rev=baseline,
+    with console.status("running HumanEval through the sandbox…"):
+        result = run_async(
+            run_benchmark(
+                mutants_per_problem=mutants,
+                concurrency=concurrency,
+                limit=limit,
+                compare_bwrap=not no_bwrap,
+                baseline_rev=baseline,
+                rounds=rounds,
+            )
         )
-    )
     print_summary(result)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -163,10 +170,11 @@ def load(
 
     from selfheal.bench.load import run_load_benchmark
 
-    report = run_load_benchmark(
-        requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
-        database_url=database_url,
-    )  # fmt: skip
+    with Console().status(f"sending {requests} requests at concurrency {concurrency}…"):
+        report = run_load_benchmark(
+            requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
+            database_url=database_url,
+        )  # fmt: skip
     table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
                   "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
     for r in report["runs"]:
@@ -181,3 +189,68 @@ def load(
         )  # fmt: skip
     Console().print(table)
     Console().print(f"written to {output}")
+
+
+@app.command("dashboard")
+def dashboard(
+    rows: int = typer.Option(1_000_000, "--rows", help="Execution logs to generate"),
+    backend: list[str] = typer.Option(
+        ["postgresql", "sqlite"], "--backend", help="postgresql and/or sqlite (repeat)"
+    ),
+    pg_server: str = typer.Option(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        "--pg-server",
+        help="A PostgreSQL server where a throwaway database may be created",
+    ),
+    hours: list[float] = typer.Option([24.0, 168.0], "--hours", help="Chart windows to time"),
+    repeats: int = typer.Option(5, "--repeats"),
+    output: Path = typer.Option(Path("reports/bench-dashboard.json"), "--output"),
+) -> None:
+    """Fill a database with N execution logs and time the dashboard's queries and page."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
+    from rich.table import Table
+
+    from selfheal.bench.dashboard import run_backend
+    from selfheal.cli._common import console
+
+    results = []
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    ) as bar:  # fmt: skip
+        for name in backend:
+            task = bar.add_task(f"{name}: fill", total=rows)
+
+            def progress(
+                step: str, done: int, total: int, task: TaskID = task, name: str = name
+            ) -> None:
+                if step == "fill":
+                    bar.update(task, completed=done, description=f"{name}: fill")
+                else:
+                    bar.update(task, description=f"{name}: {step}")
+
+            results.append(run_async(run_backend(
+                name, rows=rows, repeats=repeats, hours=hours, pg_server=pg_server,
+                progress=progress,
+            )))  # fmt: skip
+            bar.update(task, description=f"{name}: done")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"results": results}, indent=2) + "\n", encoding="utf-8")
+    for r in results:
+        table = Table(
+            title=f"{r['backend']}: {r['rows']:,} execution logs (filled in {r['fill_s']} s)"
+        )
+        windows = list(r["windows"])
+        table.add_column("query")
+        for w in windows:
+            table.add_column(f"{w} median ms", justify="right")
+        for q in r["windows"][windows[0]]["queries"]:
+            table.add_row(q, *(str(r["windows"][w]["queries"][q]["median_ms"]) for w in windows))
+        table.add_row(
+            "whole page (GET /dashboard)",
+            *(str(r["windows"][w]["page"]["median_ms"]) for w in windows),
+        )
+        console.print(table)
+    console.print(f"written to {output}")

@@ -8,32 +8,21 @@ from typing import Any
 
 import typer
 from prometheus_client import start_http_server
+from rich.text import Text
 
+from selfheal.cli._api import DEFAULT_URL, Api, ApiKeyOption, UrlOption
 from selfheal.cli._common import console, print_json, run_async, settings
 from selfheal.core.logging import configure_logging
-from selfheal.services.optimizer.job import run_due
-from selfheal.services.optimizer.rollout import monitor
+from selfheal.services.manager.optimizations import optimize_pass
 from selfheal.services.optimizer.standalone import open_optimizer
 from selfheal.services.optimizer.watcher import Watcher
 
 
-async def optimize_once(task_type: str | None, force: bool, trigger: str) -> list[dict[str, Any]]:
-    """Optimize what is due, then decide canaries / rollbacks, once."""
+async def optimize_in_process(task_type: str | None, force: bool) -> list[dict[str, Any]]:
+    """One pass in this process, against DATABASE_URL (what the CronJob runs)."""
     opt = open_optimizer(settings())
     try:
-        reports = await run_due(opt.deps, trigger=trigger, task_type=task_type, force=force)
-        async with opt.runtime.sessionmaker() as session:
-            for name in {r["task_type"] for r in reports}:
-                action = await monitor(session, task_type=name, settings=opt.deps.settings)
-                if action is not None:
-                    reports.append(
-                        {
-                            "task_type": name,
-                            "decision": action.action,
-                            "decision_reason": action.reason,
-                        }
-                    )
-        return reports
+        return await optimize_pass(opt.deps, trigger="cli", task_type=task_type, force=force)
     finally:
         await opt.aclose()
 
@@ -60,17 +49,32 @@ def register(app: typer.Typer) -> None:
         task_type: str | None = typer.Option(None, "--task-type", help="Only this task type"),
         force: bool = typer.Option(False, "--force", help="Run even below the failure threshold"),
         as_json: bool = typer.Option(False, "--json"),
+        in_process: bool = typer.Option(
+            False,
+            "--in-process",
+            help="Run the pass here against DATABASE_URL instead of asking the manager "
+            "(the Kubernetes CronJob's mode: it is part of the system, not a client)",
+        ),
+        url: UrlOption = DEFAULT_URL,
+        api_key: ApiKeyOption = None,
     ) -> None:
         """Analyse failures and heal prompts whose failures crossed the threshold (one pass)."""
-        configure_logging("optimizer", settings().service.log_level)
-        reports = run_async(optimize_once(task_type, force, "cli"))
+        if in_process:
+            configure_logging("optimizer", settings().service.log_level)
+            reports = run_async(optimize_in_process(task_type, force))
+        else:
+            body = {"task_type": task_type, "force": force}
+            with Api(url, api_key) as api, console.status("optimizing (replaying traffic)…"):
+                reports = api.post("/api/v1/optimizations/run", body, timeout=3600)["runs"]
         if as_json:
             print_json(reports)
             return
         for r in reports:
             console.print(
-                f"{r.get('task_type')}: {r.get('decision')} — {r.get('decision_reason')}"
-                + (f" (new version v{r['new_version']})" if r.get("new_version") else "")
+                Text(
+                    f"{r.get('task_type')}: {r.get('decision')} — {r.get('decision_reason')}"
+                    + (f" (new version v{r['new_version']})" if r.get("new_version") else "")
+                )
             )
 
     @app.command("watch")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from selfheal.cli._common import console, settings
+from selfheal.cli._progress import heal_requests, steps
+from selfheal.cli._status import StatusLine
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
 from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
@@ -18,12 +22,61 @@ from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 
 def _banner(stack: Stack, env: dict[str, str]) -> None:
     cfg = settings()
+    provider = cfg.llm.effective_provider
+    llm = provider
+    if stack.model_server is not None:
+        llm += f" ({stack.model_server.config.alias} at {stack.model_server.url})"
+    elif provider == "offline":
+        llm += " (the simulator)"
+    manager = stack.config.url("manager")
+    refusal, warning = stack.sandbox_notice()
+    if refusal:
+        console.print(f"[bold red]SANDBOX: {escape(refusal)}[/bold red]")
+    if warning:
+        console.print(f"[bold red]SANDBOX: {escape(warning)}[/bold red]")
     console.print(
-        f"[bold green]selfheal is up[/bold green] — manager {stack.config.url('manager')}, "
-        f"worker {stack.config.url('worker')}, evaluator {stack.config.url('evaluator')}\n"
-        f"database: {_redact(env['DATABASE_URL'])}   LLM: {cfg.llm.effective_provider}   "
-        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)"
+        f"[bold green]selfheal is up[/bold green]\n"
+        f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
+        f"  worker     {stack.config.url('worker')}\n  evaluator  {stack.config.url('evaluator')}\n"
+        f"database: {_redact(env['DATABASE_URL'])}   LLM: {llm}   "
+        f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)",
+        highlight=False,
     )
+    if provider == "offline" and not cfg.llm.provider:
+        console.print(f"[yellow]no real model configured: {cfg.llm.local_problem()}[/yellow]")
+
+
+def _start(stack: Stack) -> None:
+    """Start everything, with a progress bar while the local model is assembled and a
+    progress line while it loads."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, transient=True) as bar:  # fmt: skip
+        task = bar.add_task("checking the local model", total=None)
+        server = stack.prepare_model_server(
+            lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if server is None:
+        stack.start_services()
+        return
+    console.print(
+        f"starting the local model server: {server.config.alias} ({server.config.model_path})"
+    )
+    shown = [0.0]
+    with console.status("") as status:
+
+        def progress(elapsed: float, state: str) -> None:
+            line = f"local model {server.config.alias}: {state} … {elapsed:.0f} s"
+            if console.is_terminal:
+                status.update(line)
+            elif elapsed - shown[0] >= 10:  # a log, not a terminal: one line every 10 s
+                shown[0] = elapsed
+                console.print(line)
+
+        began = time.monotonic()
+        stack.start_services(model_progress=progress)
+    console.print(f"local model {server.config.alias} ready in {time.monotonic() - began:.0f} s")
 
 
 def _redact(url: str) -> str:
@@ -48,23 +101,30 @@ def register(app: typer.Typer) -> None:
         log_dir: Path | None = typer.Option(
             None, "--log-dir", help="Write each service's log here"
         ),
+        model_port: int | None = typer.Option(
+            None, "--model-port", help="The local model server's port (default LLM_LOCAL_PORT)"
+        ),
     ) -> None:
-        """Apply migrations, start manager, worker and evaluator, and the optimizer watcher."""
+        """Apply migrations, start manager, worker and evaluator, the local model server when
+        LLM_PROVIDER=local, and the optimizer watcher."""
         configure_logging("selfheal-up", settings().service.log_level)
         stack = Stack(StackConfig(host=host, manager_port=manager_port, worker_port=worker_port,
                                   evaluator_port=evaluator_port, data_dir=data_dir, watcher=watcher,
-                                  log_dir=log_dir))  # fmt: skip
+                                  log_dir=log_dir, model_port=model_port))  # fmt: skip
         env = stack.environment()
         try:
-            stack.start_services()
+            _start(stack)
         except Exception as exc:
             stack.stop_services()
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
         _banner(stack, env)
+        status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
+        status.start()
         try:
             code = asyncio.run(serve_until_stopped(stack))
         finally:
+            status.stop()
             stack.stop_services()
         console.print("selfheal stopped")
         raise typer.Exit(code)
@@ -115,8 +175,10 @@ def register(app: typer.Typer) -> None:
         from selfheal.bench.heal import print_summary, run_heal_benchmark
 
         configure_logging("selfheal-demo", "WARNING")
-        for key in ("DATABASE_URL", "LLM_PROVIDER", "LLM_API_KEY", "LLM_BASE_URL"):
+        for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
             os.environ.pop(key, None)
+        # The simulator, even where a local model is installed (and would be the default).
+        os.environ["LLM_PROVIDER"] = "offline"
         data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
         stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
                                   evaluator_port=base_port + 2, data_dir=data_dir,
@@ -129,10 +191,11 @@ def register(app: typer.Typer) -> None:
             watcher = await stack.start_watcher()
             task = asyncio.create_task(watcher.run())
             try:
-                return await run_heal_benchmark(
-                    manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
-                    output_dir=output_dir, manual=False,
-                )  # fmt: skip
+                with steps("healing a bad prompt", heal_requests(cycles, requests)) as advance:
+                    return await run_heal_benchmark(
+                        manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
+                        output_dir=output_dir, manual=False, on_request=advance,
+                    )  # fmt: skip
             finally:
                 await stack.stop_watcher()
                 task.cancel()

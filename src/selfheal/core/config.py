@@ -74,22 +74,65 @@ class LLMSettings(BaseSettings):
     retry_max_wait_s: float = 30.0
     breaker_failures: int = 5
     breaker_reset_s: float = 30.0
+    # LLM_PROVIDER=local: the model server selfheal runs on this machine (LLM_LOCAL_*).
+    local_host: str = "127.0.0.1"
+    local_port: int = Field(default=8090, ge=1, le=65535)
+    local_parallel: int = Field(default=2, ge=1)  # requests served at once (llama.cpp slots)
+    local_n_ctx: int = Field(default=8192, ge=512)  # tokens, shared evenly by the slots
+    local_threads: int = Field(default=0, ge=0)  # 0: every core
+    local_timeout_s: float = Field(default=600.0, gt=0)  # per call, instead of LLM_TIMEOUT_S
+    local_start_timeout_s: float = Field(default=300.0, gt=0)  # loading the model
+    local_models_dir: Path | None = None  # default: $XDG_DATA_HOME/selfheal/models
 
     @field_validator("api_key")
     @classmethod
     def _real_key(cls, value: str | None) -> str | None:
         return refuse_placeholder(value, "LLM_API_KEY")
 
+    @model_validator(mode="after")
+    def _slots_fit(self) -> LLMSettings:
+        if self.local_n_ctx // self.local_parallel < 512:
+            raise ValueError(
+                f"LLM_LOCAL_N_CTX={self.local_n_ctx} leaves each of the {self.local_parallel} "
+                "slots (LLM_LOCAL_PARALLEL) fewer than 512 tokens"
+            )
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        """Where local models are assembled once and shared by every data directory."""
+        if self.local_models_dir is not None:
+            return self.local_models_dir.expanduser()
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(base) / "selfheal" / "models"
+
+    @property
+    def local_url(self) -> str:
+        return f"http://{self.local_host}:{self.local_port}"
+
+    def timeout_for(self, provider: str) -> float:
+        """A call's budget: CPU models need minutes where hosted APIs need seconds."""
+        return self.local_timeout_s if provider == "local" else self.timeout_s
+
     @property
     def effective_provider(self) -> str:
-        """``LLM_PROVIDER`` if set, else a real provider only when a key or local URL exists."""
+        """``LLM_PROVIDER`` if set; else a hosted provider when a key or URL exists; else the
+        local model when ``selfheal[local]`` and its weights are installed; else offline."""
         if self.provider:
             return self.provider.lower()
         if self.api_key:
             return "gemini"
         if self.base_url:
             return "openai"
+        if self.local_problem() is None:
+            return "local"
         return "offline"
+
+    def local_problem(self) -> str | None:
+        """Why the local model is not the default here (None: it is ready to be)."""
+        from selfheal.llm.providers.local.models import default_problem
+
+        return default_problem(self.model, self.models_dir)
 
 
 DANGEROUS_IMPORTS = (
@@ -197,7 +240,13 @@ class SandboxSettings(BaseSettings):
     output_kill_bytes: int = 4 * 1024 * 1024  # a job writing more than this is killed
     tmp_mb: int = 64  # size of a job's private /tmp (its working directory)
     python: str = "/usr/bin/python3"
-    min_isolation: Literal["process", "namespaces", "bwrap"] = "process"
+    # Below this the evaluator runs no code at all (503, /ready not ready); `process` is the
+    # operator's explicit opt-in to weak isolation.
+    min_isolation: Literal["process", "namespaces", "bwrap"] = "bwrap"
+    bwrap: str = "bwrap"  # bubblewrap: a path, or a name looked up on PATH
+    # One memory + process budget per job (memory_mb, max_processes) from a cgroup: auto (when
+    # the machine allows), required (refuse to start without), off (per-process rlimits only).
+    cgroup: Literal["auto", "required", "off"] = "auto"
     pool_size: int = Field(default=0, ge=0)  # warm zygotes; 0 = one per CPU core
     uid: int = Field(default=65534, ge=1)  # when the service runs as root, jobs run as this
     gid: int = Field(default=65534, ge=1)
@@ -293,6 +342,18 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @model_validator(mode="after")
+    def _calls_wait_for_a_local_model(self) -> Settings:
+        """A CPU model takes minutes where an API takes seconds: unless SERVICE_TIMEOUT_S is
+        set, a call to the worker or evaluator may last as long as two local LLM calls."""
+        if (
+            "request_timeout_s" not in self.service.model_fields_set
+            and self.llm.effective_provider == "local"
+        ):
+            floor = 2 * self.llm.local_timeout_s + 60
+            self.service.request_timeout_s = max(self.service.request_timeout_s, floor)
+        return self
 
 
 @lru_cache(maxsize=1)

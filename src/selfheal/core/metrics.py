@@ -39,6 +39,11 @@ LLM_CALLS = Counter(
 LLM_TOKENS = Counter(
     "selfheal_llm_tokens_total", "LLM tokens", ["provider", "model", "role", "direction"]
 )
+LLM_CALLS_SAVED = Counter(
+    "selfheal_llm_calls_saved_total",
+    "LLM calls not made because the verdict was already decided (e.g. failing tests)",
+    ["role", "reason"],
+)
 LLM_LATENCY = Histogram(
     "selfheal_llm_call_duration_seconds",
     "LLM call latency",

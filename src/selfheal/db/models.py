@@ -95,8 +95,25 @@ class ExecutionLog(Base):
             postgresql_where=text("evaluation_passed = false"),
             sqlite_where=text("evaluation_passed = 0"),
         ),
-        Index("ix_execution_logs_task_type_prompt_version", "task_type", "prompt_version"),
-        Index("ix_execution_logs_created_at", "created_at"),
+        # Covering indexes (migration 0002): the dashboard's and the API's live stats per
+        # prompt version, and its charts over a time window, read no table rows.
+        Index(
+            "ix_execution_logs_version_stats",
+            "task_type",
+            "prompt_version",
+            "status",
+            "evaluation_passed",
+            "evaluation_score",
+            "id",
+        ),
+        Index(
+            "ix_execution_logs_timeline",
+            "created_at",
+            "task_type",
+            "status",
+            "evaluation_passed",
+            "evaluation_score",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -16,9 +16,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from selfheal.core.errors import LLMError
+
+if TYPE_CHECKING:
+    from selfheal.core.config import LLMSettings
 
 
 class Role(StrEnum):
@@ -98,9 +101,27 @@ class Provider(ABC):
         self.base_url = base_url
         self.timeout_s = timeout_s
 
+    @classmethod
+    def from_settings(
+        cls, settings: LLMSettings, *, model: str | None, api_key: str | None, base_url: str | None
+    ) -> Provider:
+        """Build from a role's resolved settings (a provider may fill in its own defaults)."""
+        from selfheal.llm.registry import DEFAULT_MODELS
+
+        return cls(
+            model=model or DEFAULT_MODELS.get(cls.name, cls.name),
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=settings.timeout_for(cls.name),
+        )
+
     @abstractmethod
     async def generate(self, request: LLMRequest) -> LLMResponse:
         """Send one request and return the model's text reply."""
+
+    async def status(self) -> dict[str, Any] | None:
+        """Extra facts for /ready (``"ok": False`` makes the service not ready); None: none."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections (SDK clients)."""

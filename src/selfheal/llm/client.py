@@ -141,6 +141,7 @@ class LLMClient:
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s)
         self._sleep = sleep  # the wait between attempts (a seam for tests)
         self.usage = Usage()
+        self._timeout_s = settings.timeout_for(provider.name)
 
     @classmethod
     def for_role(cls, settings: LLMSettings, role: Role) -> LLMClient:
@@ -170,12 +171,12 @@ class LLMClient:
                 start = time.perf_counter()
                 try:
                     response = await asyncio.wait_for(
-                        self.provider.generate(request), timeout=self.settings.timeout_s
+                        self.provider.generate(request), timeout=self._timeout_s
                     )
                 except TimeoutError as exc:
                     self._failed(name, model, "timeout")
                     raise ProviderTimeout(
-                        f"{name} did not answer within {self.settings.timeout_s:g} s"
+                        f"{name} did not answer within {self._timeout_s:g} s"
                     ) from exc
                 except ProviderUnavailable as exc:
                     self._failed(name, model, _outcome(exc))

@@ -15,12 +15,15 @@ _BUILTIN_MODULES = {
     "openai": "selfheal.llm.providers.openai",
     "anthropic": "selfheal.llm.providers.anthropic",
     "gemini": "selfheal.llm.providers.gemini",
+    "local": "selfheal.llm.providers.local.provider",
 }
+_EXTRAS = {"local": "local"}  # the pip extra a provider's SDK comes with; default "providers"
 DEFAULT_MODELS = {
     "offline": "offline-sim-1",
     "openai": "gpt-4o-mini",
     "anthropic": "claude-3-5-haiku-latest",
     "gemini": "gemini-2.0-flash",
+    "local": "qwen2.5-coder-1.5b",
 }
 
 
@@ -39,8 +42,9 @@ def get_provider_class(name: str) -> type[Provider]:
         try:
             importlib.import_module(_BUILTIN_MODULES[name])
         except ImportError as exc:
+            extra = _EXTRAS.get(name, "providers")
             raise ConfigurationError(
-                f"LLM provider {name!r} needs its SDK: pip install 'selfheal[providers]' ({exc})"
+                f"LLM provider {name!r} needs its SDK: pip install 'selfheal[{extra}]' ({exc})"
             ) from exc
     try:
         return _REGISTRY[name]
@@ -80,9 +84,4 @@ def build_provider(settings: LLMSettings, role: Role) -> Provider:
             f"LLM_API_KEY), or a base URL ({prefix}BASE_URL or LLM_BASE_URL) for a keyless "
             "local server"
         )
-    return cls(
-        model=model or DEFAULT_MODELS.get(name, name),
-        api_key=api_key,
-        base_url=base_url,
-        timeout_s=settings.timeout_s,
-    )
+    return cls.from_settings(settings, model=model, api_key=api_key, base_url=base_url)

@@ -7,6 +7,7 @@ channel separate from the program's own stdout/stderr.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -21,6 +22,11 @@ class Isolation(IntEnum):
     PROCESS = 1  # separate process, rlimits, process group, scrubbed env
     NAMESPACES = 2  # + own network namespace
     BWRAP = 3  # + bubblewrap: own mount/PID/IPC/UTS/net namespaces, read-only system
+
+
+def bwrap_executable(settings: SandboxSettings) -> str | None:
+    """``SANDBOX_BWRAP`` resolved: a path, or a name looked up on PATH; None when absent."""
+    return shutil.which(settings.bwrap)
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +55,9 @@ class ExecResult:
 class Sandbox(ABC):
     name: ClassVar[str]
     isolation: ClassVar[Isolation]
+    # Set when this sandbox runs nothing (the minimum isolation cannot be had): the sentence
+    # saying what is missing and how to get it.
+    refusal: str | None = None
 
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 import os
@@ -10,6 +11,7 @@ import resource
 from selfheal.core.config import SandboxSettings
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 
 
 def rlimits(settings: SandboxSettings) -> list[tuple[int, tuple[int, int]]]:
@@ -31,9 +33,10 @@ def apply_rlimits(settings: SandboxSettings) -> None:
 
 
 def unshare_network() -> bool:
-    """Move the calling process into a new, empty network namespace (needs privilege)."""
+    """Move the calling process into a new, empty network namespace and a new SysV IPC
+    namespace (shared memory, semaphores and queues die with it); needs privilege."""
     libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.unshare(CLONE_NEWNET) == 0)
+    return bool(libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0)
 
 
 def can_unshare_network() -> bool:
@@ -71,6 +74,10 @@ def drop_privileges(identity: tuple[int, int] | None) -> None:
     if identity is None:
         return
     uid, gid = identity
+    from selfheal.sandbox.confine import empty_bounding_set
+
+    with contextlib.suppress(OSError):  # while still root (where CAP_SETPCAP is ours)
+        empty_bounding_set()
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)

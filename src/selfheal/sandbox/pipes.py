@@ -122,13 +122,13 @@ BWRAP_BASE = [
 @functools.lru_cache(maxsize=4)
 def probe_bwrap(*, cap_sys_admin: bool) -> tuple[bool, str]:
     """Whether bubblewrap can start a sandbox here, as the user jobs will run as."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return False, "bubblewrap (bwrap) is not installed"
     settings = SandboxSettings()
+    bwrap = shutil.which(settings.bwrap)
+    if bwrap is None:
+        return False, f"bubblewrap is not installed (SANDBOX_BWRAP={settings.bwrap} not found)"
     command = [bwrap, *BWRAP_BASE]
     if cap_sys_admin:
-        command += ["--cap-add", "CAP_SYS_ADMIN"]
+        command += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     # What the zygote needs: the per-job namespaces (as its children will be made).
     probe = (
         "import ctypes;u=ctypes.CDLL(None,use_errno=True).unshare;"

@@ -8,17 +8,28 @@ process and the tests' process, talking over a pipe."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 from typing import ClassVar
 
 from selfheal.core.config import SandboxSettings
+from selfheal.sandbox import cgroups
 from selfheal.sandbox.base import ExecResult, Isolation, Job, Sandbox
 from selfheal.sandbox.limits import can_unshare_network, unshare_network
 from selfheal.sandbox.pipes import probe_bwrap
 from selfheal.sandbox.reaper import become_subreaper, reap_orphans
-from selfheal.sandbox.zygote import Wrapper, Zygote, bwrap_wrapper, plain_wrapper
+from selfheal.sandbox.zygote import (
+    Wrapper,
+    Zygote,
+    bwrap_wrapper,
+    confinement_available,
+    job_cgroup,
+    plain_wrapper,
+    remove_cgroup,
+    seccomp_status,
+)
 
 
 class _OneShot(Sandbox):
@@ -29,6 +40,9 @@ class _OneShot(Sandbox):
         self._subreaper = become_subreaper()
         self._running: set[int] = set()
         self._spawning = 0
+        self._cgroups, limits = cgroups.for_settings(settings)
+        self._jobs = itertools.count()
+        self.status.update(job_limits=limits, seccomp=seccomp_status())
 
     def wrapper(self) -> Wrapper:
         raise NotImplementedError
@@ -37,8 +51,9 @@ class _OneShot(Sandbox):
         """Runs in the zygote's process before it drops privileges and execs."""
 
     async def run(self, job: Job) -> ExecResult:
+        cgroup = job_cgroup(self.settings, self._cgroups, f"job{next(self._jobs)}")
         zygote = Zygote(self.settings, 0, wrapper=self.wrapper(), preload=False,
-                        preexec=self.preexec)  # fmt: skip
+                        preexec=self.preexec, cgroup=cgroup)  # fmt: skip
         workdir = tempfile.mkdtemp(prefix="selfheal-job-")
         os.chmod(workdir, 0o777)
         try:
@@ -49,6 +64,7 @@ class _OneShot(Sandbox):
                 self._spawning -= 1
             assert zygote.proc is not None
             self._running.add(zygote.proc.pid)
+            self.status["job_namespaces"] = zygote.job_namespaces
             result = await zygote.run(job, workdir=workdir)
             result.backend = self.name
             return result
@@ -59,6 +75,8 @@ class _OneShot(Sandbox):
             if self._subreaper and not self._spawning:
                 # Not while a spawn is in flight: its pid is not in _running yet.
                 reap_orphans(self._running)
+            if cgroup is not None:
+                remove_cgroup(cgroup)  # and with it whatever of the job was still running
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -70,19 +88,22 @@ class BwrapSandbox(_OneShot):
 
     def __init__(self, settings: SandboxSettings) -> None:
         super().__init__(settings)
-        self._bwrap = shutil.which("bwrap") or "bwrap"
+        self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        return probe_bwrap(cap_sys_admin=True)
+        ok, why = probe_bwrap(cap_sys_admin=True)
+        return confinement_available() if ok else (ok, why)
 
     def wrapper(self) -> Wrapper:
         return bwrap_wrapper(self._bwrap)
 
 
 class ProcessSandbox(_OneShot):
-    """A plain child process per job (rlimits, own session; own network namespace when the
-    service may make one). Code can see the host's files and processes of its uid."""
+    """A plain child process per job (rlimits, own session, the job filter; own network and
+    SysV IPC namespaces when the service may make them; the job cgroup when there is one;
+    per-job user/PID/mount/IPC/network namespaces where unprivileged user namespaces exist).
+    Code can read the host's files that its uid can read."""
 
     name: ClassVar[str] = "process"
     isolation: ClassVar[Isolation] = Isolation.PROCESS

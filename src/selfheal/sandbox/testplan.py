@@ -14,8 +14,13 @@ only decides how the tests are split and counted.
 from __future__ import annotations
 
 import ast
+import base64
+import importlib
+import marshal
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import ModuleType
 from typing import Any, Literal
 
 from selfheal.core.config import SandboxSettings
@@ -44,6 +49,8 @@ class Unit:
 @dataclass(slots=True)
 class TestPlan:
     units: list[Unit] = field(default_factory=list)
+    # each unit compiled (assert rewriting included) by this interpreter, made once per plan
+    _bytecode: list[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def tests(self) -> list[Unit]:
@@ -55,19 +62,46 @@ class TestPlan:
         return len(self.tests)
 
     def job(self, code: str, entry_point: str | None, settings: SandboxSettings) -> Job:
-        """What the sandbox runs: the code for the code's process, the plan for the tests'."""
+        """What the sandbox runs: the code for the code's process, the plan for the tests'.
+
+        Each unit also travels compiled, so that the tests' process need not parse and
+        rewrite it for every job; the harness uses that bytecode only when its interpreter
+        has the same cache tag, and compiles the source itself otherwise."""
+        if self._bytecode is None:
+            self._bytecode = [_compiled(u) for u in self.units]
         return Job(
             code=code,
             tests={
                 "entry_point": entry_point,
                 "unit_timeout_s": settings.timeout_s,
                 "load_timeout_s": settings.timeout_s,
+                "bytecode_tag": sys.implementation.cache_tag,
+                "uses_pytest": any("pytest" in u.source for u in self.units),
                 "units": [
-                    {"id": u.id, "kind": u.kind, "source": u.source, "name": u.name, "line": u.line}
-                    for u in self.units
+                    {
+                        "id": u.id,
+                        "kind": u.kind,
+                        "source": u.source,
+                        "name": u.name,
+                        "line": u.line,
+                        "bytecode": b,
+                    }
+                    for u, b in zip(self.units, self._bytecode, strict=True)
                 ],
             },
         )
+
+
+def _compiled(unit: Unit) -> str:
+    """The unit as the harness would compile it (its assert rewriting), marshalled."""
+    code = _harness().compile_unit(unit.source, unit.line)
+    return base64.b64encode(marshal.dumps(code)).decode("ascii")
+
+
+@lru_cache(maxsize=1)
+def _harness() -> ModuleType:
+    # the harness is stdlib-only code written for the sandbox's interpreter, outside mypy
+    return importlib.import_module("selfheal.sandbox.harness")
 
 
 class _Rename(ast.NodeTransformer):

@@ -22,8 +22,8 @@ import contextlib
 import fcntl
 import functools
 import json
+import logging
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -34,42 +34,76 @@ from typing import Any, ClassVar
 
 from selfheal.core.config import SandboxSettings
 from selfheal.core.errors import SandboxError
+from selfheal.sandbox import cgroups, seccomp
 from selfheal.sandbox.base import ExecResult, Isolation, Job, Sandbox
+from selfheal.sandbox.cgroups import JobCgroup
 from selfheal.sandbox.limits import drop_privileges, rlimit_table, sandbox_identity
 from selfheal.sandbox.pipes import BWRAP_BASE, Collector, feed, probe_bwrap, violation
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 HARNESS, CONFINE, ZYGOTE_MAIN = HERE / "harness.py", HERE / "confine.py", HERE / "zygote_main.py"
 MAX_REPORT_BYTES = 4 * 1024 * 1024
 START_TIMEOUT_S = 20.0
 GRACE_S = 5.0  # the zygote enforces the job's cap; the service waits this much longer
-CLONE_NUMBERS = {"x86_64": 56, "aarch64": 220, "arm64": 220}
 F_SETPIPE_SZ = 1031
 
 
-def clone_number() -> int:
-    """The clone syscall's number on this architecture; refuse where we do not know it."""
-    machine = platform.machine()
+@functools.lru_cache(maxsize=1)
+def clone_number() -> int | None:
+    """The clone syscall's number on this machine, from libseccomp (None: not known here, so
+    the zygote can only fork, without per-job namespaces)."""
     try:
-        from selfheal.sandbox import seccomp  # type: ignore[attr-defined,unused-ignore]
-
-        return int(seccomp.syscall_number("clone"))  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # pragma: no cover - the seccomp module is part of the package
-        pass
-    if machine not in CLONE_NUMBERS:
-        raise SandboxError(f"the sandbox does not know the clone syscall on {machine}")
-    return CLONE_NUMBERS[machine]
+        return seccomp.syscall_number("clone")
+    except seccomp.SeccompUnavailable:
+        return None
 
 
 @functools.lru_cache(maxsize=1)
 def seccomp_program() -> bytes | None:
     """The job seccomp filter as BPF bytes, built once (None where it cannot be built)."""
-    try:
-        from selfheal.sandbox import seccomp  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
     ok, _ = seccomp.supported()
-    return bytes(seccomp.job_filter()) if ok else None
+    return seccomp.job_filter() if ok else None
+
+
+def confinement_available() -> tuple[bool, str]:
+    """What a zygote backend needs beyond bubblewrap: the clone syscall and the job filter."""
+    ok, why = seccomp.supported()
+    if not ok:
+        return False, f"the job seccomp filter is unavailable: {why}"
+    if clone_number() is None:  # pragma: no cover - the filter resolves clone itself
+        return False, "libseccomp does not know the clone syscall on this machine"
+    return True, ""
+
+
+def remove_cgroup(cgroup: JobCgroup) -> None:
+    try:
+        cgroup.remove()
+    except OSError as exc:  # never fail a job or a shutdown over it
+        log.warning("SANDBOX: could not remove the job cgroup %s: %s", cgroup.dirs, exc)
+
+
+def seccomp_status() -> str:
+    ok, why = seccomp.supported()
+    return "on: no nested namespaces, mounts, ptrace, keyctl, bpf, io_uring ..." if ok else why
+
+
+def job_cgroup(
+    settings: SandboxSettings, support: cgroups.Support | None, name: str
+) -> JobCgroup | None:
+    """A job cgroup for one zygote, or None where SANDBOX_CGROUP lets it go without."""
+    if support is None:
+        return None
+    try:
+        return JobCgroup.create(
+            name, settings.memory_mb * 1024 * 1024, settings.max_processes, support
+        )
+    except OSError as exc:
+        if settings.cgroup == "required":
+            raise SandboxError(f"could not make the job cgroup {name}: {exc}") from exc
+        log.warning("SANDBOX: no job cgroup (%s): limits are per process only", exc)
+        return None
 
 
 def _data_pipe(data: bytes) -> int:
@@ -98,7 +132,9 @@ def bwrap_wrapper(bwrap: str) -> Wrapper:
             binds += ["--ro-bind-data", str(fd), path]
         return [
             bwrap, *BWRAP_BASE,
-            "--cap-add", "CAP_SYS_ADMIN",  # inside its own user namespace only: per-job namespaces
+            # inside its own user namespace only: per-job namespaces, and emptying the job's
+            # bounding set (the job itself keeps no capability)
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
             *binds,
             "--remount-ro", "/dev",
             "--remount-ro", "/",
@@ -123,17 +159,19 @@ class Zygote:
 
     def __init__(
         self, settings: SandboxSettings, index: int, *, wrapper: Wrapper, preload: bool,
-        preexec: Callable[[], None] | None = None,
+        preexec: Callable[[], None] | None = None, cgroup: JobCgroup | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.index = index
         self.wrapper = wrapper
         self.preload = preload
         self.preexec = preexec
+        self.cgroup = cgroup  # every job of this zygote runs in it: the job's budget
         self.proc: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self.alive = False
-        self.namespaces = False
+        self.namespaces = False  # each job child in its own PID, mount and IPC namespaces
+        self.user_namespace = False  # ... made in a user namespace of its own (+ network)
 
     async def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -150,10 +188,13 @@ class Zygote:
         main = [path("/zygote.py")] if wrapped else ["-c", ZYGOTE_MAIN.read_text()]
         if not wrapped:
             os.close(fds.pop("/zygote.py"))
+        join_fds = self._join_fds()
+        clone_nr = clone_number()
         command = [
             self.settings.python, "-I", "-S", *main, str(theirs.fileno()),
-            str(clone_number()), path("/harness.py"), path("/confine.py"),
+            "-" if clone_nr is None else str(clone_nr), path("/harness.py"), path("/confine.py"),
             path("/seccomp.bpf") if program is not None else "-", "1" if self.preload else "0",
+            ",".join(map(str, join_fds)) or "-",
         ]  # fmt: skip
         identity = sandbox_identity(self.settings)
         preexec = self.preexec
@@ -170,7 +211,7 @@ class Zygote:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env={},
-                pass_fds=(theirs.fileno(), *fds.values()),
+                pass_fds=(theirs.fileno(), *fds.values(), *join_fds),
                 start_new_session=True,
                 cwd="/",
                 # uvloop has no user=/group=: drop privileges in the child before exec
@@ -178,7 +219,7 @@ class Zygote:
             )
         finally:
             theirs.close()
-            for fd in fds.values():
+            for fd in (*fds.values(), *join_fds):
                 os.close(fd)
         ours.setblocking(False)
         self.sock = ours
@@ -200,7 +241,27 @@ class Zygote:
                 f"zygote {self.index} did not start: {stderr.decode(errors='replace').strip()}"
             )
         self.namespaces = bool(hello.get("namespaces"))
+        self.user_namespace = bool(hello.get("user_namespace"))
         self.alive = True
+
+    @property
+    def job_namespaces(self) -> str:
+        """What /ready says about the namespaces of each job process."""
+        if not self.namespaces:
+            return "none: the job shares the zygote's PID, mount and IPC namespaces"
+        return "pid, mount, ipc" + (", user, net" if self.user_namespace else "") + " per job"
+
+    def _join_fds(self) -> list[int]:
+        if self.cgroup is None:
+            return []
+        try:
+            return self.cgroup.open_join_fds()
+        except OSError as exc:  # e.g. removed under us
+            if self.settings.cgroup == "required":
+                raise SandboxError(f"zygote {self.index}: the job cgroup is gone: {exc}") from exc
+            log.warning("SANDBOX: zygote %s runs without its job cgroup: %s", self.index, exc)
+            self.cgroup = None
+            return []
 
     async def kill(self) -> None:
         self.alive = False
@@ -233,6 +294,11 @@ class Zygote:
             "workdir": workdir or "/tmp",
         }
         theirs = [code_r, tests_r, out_w, err_w, rep_w]
+        cgroup = self.cgroup
+        oom_before = 0
+        if cgroup is not None:
+            oom_before = cgroup.oom_kills()
+            cgroup.reset_peak()
         try:
             socket.send_fds(sock, [json.dumps(header).encode()], theirs)
         except OSError as exc:
@@ -266,6 +332,17 @@ class Zygote:
             status = {}
         if not status or "error" in status:
             await self.kill()  # hung or dead: the pool replaces it
+        memory: dict[str, Any] = {}
+        if cgroup is not None:
+            # Nothing of the job may outlive it (with per-job PID namespaces nothing does).
+            leftovers = cgroup.pids()
+            if leftovers:
+                await loop.run_in_executor(None, cgroup.kill_all)
+            memory = {
+                "oom_kills": cgroup.oom_kills() - oom_before,
+                "peak_bytes": cgroup.peak(),
+                "leftover_processes": len(leftovers),
+            }
         collectors = (stdout, stderr, report)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(c.done for c in collectors)), GRACE_S)
@@ -275,11 +352,11 @@ class Zygote:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await writer
-        return self._result(status, stdout, stderr, report, start)
+        return self._result(status, stdout, stderr, report, start, memory)
 
     def _result(
         self, status: dict[str, Any], stdout: Collector, stderr: Collector, report: Collector,
-        start: float,
+        start: float, memory: dict[str, Any],
     ) -> ExecResult:  # fmt: skip
         code: dict[str, Any] = status["code"] if isinstance(status.get("code"), dict) else {}
         tests: dict[str, Any] = status["tests"] if isinstance(status.get("tests"), dict) else {}
@@ -295,6 +372,8 @@ class Zygote:
             problem = "sandbox_failure"
         elif "error" in status or exit_code == 125 or tests.get("exit") == 125:
             problem = "sandbox_setup_failed"
+        elif memory.get("oom_kills"):
+            problem = "memory_limit"  # the job's cgroup ran out: its processes were killed
         else:
             problem = violation(exit_code, timed_out)
         return ExecResult(
@@ -310,6 +389,7 @@ class Zygote:
             extra={
                 "cpu_ms": code.get("cpu_ms"), "maxrss_kb": code.get("maxrss_kb"),
                 "tests_process": tests, "status_error": status.get("error"),
+                "cgroup": memory or None,
             },
         )  # fmt: skip
 
@@ -326,22 +406,29 @@ class ZygoteSandbox(Sandbox):
         super().__init__(settings)
         self._idle: asyncio.Queue[Zygote] = asyncio.Queue()
         self._zygotes: list[Zygote] = []
-        self._bwrap = shutil.which("bwrap") or "bwrap"
-        self.status.update(pool=settings.effective_pool_size, alive=0, uid=settings.uid)
+        self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
+        self._cgroups, limits = cgroups.for_settings(settings)
+        identity = sandbox_identity(settings)
+        uid = identity[0] if identity is not None else os.geteuid()  # a non-root service: its own
+        self.status.update(pool=settings.effective_pool_size, alive=0, uid=uid,
+                           job_limits=limits, seccomp=seccomp_status())  # fmt: skip
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
-        return probe_bwrap(cap_sys_admin=True)
+        ok, why = probe_bwrap(cap_sys_admin=True)
+        return confinement_available() if ok else (ok, why)
 
     async def start(self) -> None:
         wrapper = bwrap_wrapper(self._bwrap)
         self._zygotes = [
-            Zygote(self.settings, i, wrapper=wrapper, preload=True)
+            Zygote(self.settings, i, wrapper=wrapper, preload=True,
+                   cgroup=job_cgroup(self.settings, self._cgroups, f"zygote{i}"))
             for i in range(self.settings.effective_pool_size)
-        ]
+        ]  # fmt: skip
         await asyncio.gather(*(z.start() for z in self._zygotes))
         if not all(z.namespaces for z in self._zygotes):
             raise SandboxError("the zygote cannot create per-job namespaces inside bubblewrap")
+        self.status["job_namespaces"] = self._zygotes[0].job_namespaces
         for zygote in self._zygotes:
             self._idle.put_nowait(zygote)
         self._update_status()
@@ -349,6 +436,8 @@ class ZygoteSandbox(Sandbox):
     async def aclose(self) -> None:
         for zygote in self._zygotes:
             await zygote.kill()
+            if zygote.cgroup is not None:
+                remove_cgroup(zygote.cgroup)
         self._update_status()
 
     def _update_status(self) -> None:

@@ -1,8 +1,9 @@
 """A zygote: started clean inside bubblewrap, it runs each job as two confined children.
 
 Standard library only; runs as ``/usr/bin/python3 -I -S /zygote.py <control-fd>`` inside
-``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN in the
-sandbox's own user namespace only (to make the per-job namespaces below). The one-job
+``bwrap --unshare-all --clearenv`` under an unprivileged uid, with CAP_SYS_ADMIN and
+CAP_SETPCAP in the sandbox's own user namespace only (to make the per-job namespaces below
+and to empty each job's bounding set). The one-job
 backends run the same file for a single job (``bwrap`` per job, or a plain process).
 
 It never sees a secret: empty environment, no settings, no service code, and it never reads
@@ -22,7 +23,9 @@ Control protocol on a SOCK_SEQPACKET socket, one message each:
 Each job is two children made by clone(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC): the
 code's process and the tests' process, each PID 1 of its own PID namespace (everything it
 starts dies with it; it cannot see or signal the other, nor the zygote), each with its own
-size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. Then: no capabilities,
+size-limited tmpfs on /tmp, its own /proc and its own SysV IPC. First of all it joins the
+job's cgroup (through ``cgroup.procs`` files the service opened: one memory and process
+budget for all of the job's processes; the zygote stays outside). Then: no capabilities,
 no_new_privs, the job seccomp filter (no nested namespaces, mount, ptrace, keyctl, bpf ...),
 rlimits, and the harness. They talk only over two pipes the zygote made for them. The
 zygote waits for the tests' process, then kills the code's; the job's time cap kills both.
@@ -30,6 +33,7 @@ zygote waits for the tests' process, then kills the code's; the job's time cap k
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -43,7 +47,13 @@ from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+# Per-job namespaces: with CAP_SYS_ADMIN (inside bubblewrap), or, without it (the process
+# backend), inside a new user namespace of the job's own, with its own network too.
+JOB_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
+USER_JOB_NAMESPACES = JOB_NAMESPACES | CLONE_NEWUSER | CLONE_NEWNET
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 RLIMITS = {
@@ -59,6 +69,7 @@ PRELOAD = (
     "typing", "math", "re", "collections", "itertools", "functools", "string", "heapq",
     "bisect", "random", "statistics", "fractions", "decimal", "datetime", "copy", "hashlib",
     "operator", "dataclasses", "enum", "json", "marshal", "traceback", "io", "struct", "ast",
+    "binascii",
 )  # fmt: skip
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -72,21 +83,47 @@ def _check(result: int, what: str) -> None:
         raise OSError(ctypes.get_errno(), what)
 
 
+def _map_ids(uid: int, gid: int) -> None:
+    """In a new user namespace: the same uid and gid inside as outside (nothing else)."""
+    # /proc/self/*_map of a non-dumpable process belong to root: dumpable for this step only
+    # (the child holds nothing yet; _confine makes it non-dumpable again).
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                       ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+        with open(f"/proc/self/{name}", "w") as file:
+            file.write(text)
+
+
+def _mount_private(tmp_mb: int) -> None:
+    """The job's own /tmp, /dev/shm (POSIX shared memory, multiprocessing's semaphores) and
+    /proc: all gone with its mount namespace."""
+    tmp_opts = f"size={tmp_mb}m,nr_inodes=4096,mode=0700".encode()
+    _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
+    if os.path.isdir("/dev/shm"):
+        shm_opts = f"size={tmp_mb}m,nr_inodes=1024,mode=1777".encode()
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", flags, shm_opts), "shm")
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+
+
 def _confine(
     header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: bool,
+    namespaces: int, cgroup_fds: list[int], ids: tuple[int, int],
 ) -> None:  # fmt: skip
-    """In a job child: own /tmp and /proc, no capabilities, the filter, the limits."""
+    """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
+    limits."""
+    for fd in cgroup_fds:  # first: everything the job does from here on counts against it
+        os.write(fd, b"0")
+    if namespaces & CLONE_NEWUSER:
+        _map_ids(*ids)
     moved = [os.dup(fd) for fd in fds]
     null = os.open("/dev/null", os.O_RDWR)
     for target, fd in enumerate([null, *moved]):
         os.dup2(fd, target)
     os.closerange(len(fds) + 1, 1 << 16)
     if namespaces:
-        tmp_opts = f"size={int(header['tmp_mb'])}m,nr_inodes=4096,mode=0700".encode()
-        _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, tmp_opts), "tmp")
-        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "proc")
+        _mount_private(int(header["tmp_mb"]))
         os.chdir("/tmp")
     else:
         os.chdir(header["workdir"])
@@ -104,9 +141,11 @@ def _confine(
         sys.modules["random"].seed()
 
 
-def _spawn(clone_nr: int, namespaces: bool, run: Callable[[], None]) -> int:
-    flags = (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC if namespaces else 0) | signal.SIGCHLD
-    pid = int(_syscall(clone_nr, flags, 0, 0, 0, 0))
+def _spawn(clone_nr: int | None, namespaces: int, run: Callable[[], None]) -> int:
+    if clone_nr is None:  # no syscall table for this machine: a plain fork, no namespaces
+        pid = os.fork()
+    else:
+        pid = int(_syscall(clone_nr, namespaces | signal.SIGCHLD, 0, 0, 0, 0))
     if pid == 0:
         try:
             run()
@@ -146,11 +185,12 @@ def run_job(
     c2t_r, c2t_w = os.pipe()
     harness, confine = state["harness"], state["confine"]
     program = state.get("seccomp") if header.get("seccomp") else None
-    namespaces = state["namespaces"]
+    namespaces, cgroup_fds, ids = state["namespaces"], state["cgroup_fds"], state["ids"]
 
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
-        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces)
+        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
+                 cgroup_fds, ids)  # fmt: skip
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -160,7 +200,7 @@ def run_job(
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
         _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces)  # fmt: skip
+                 namespaces, cgroup_fds, ids)  # fmt: skip
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -215,16 +255,24 @@ def _reap() -> None:
             return
 
 
-def _can_clone_namespaces(clone_nr: int) -> bool:
-    pid = int(
-        _syscall(clone_nr, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | signal.SIGCHLD, 0, 0, 0, 0)
-    )
-    if pid == 0:
-        os._exit(0)
-    if pid < 0:
-        return False
-    os.waitpid(pid, 0)
-    return True
+def _job_namespaces(clone_nr: int | None, ids: tuple[int, int]) -> int:
+    """The namespaces each job child can get here: JOB_NAMESPACES (with CAP_SYS_ADMIN),
+    USER_JOB_NAMESPACES (unprivileged user namespaces), or 0 (none)."""
+    if clone_nr is None:
+        return 0
+    for flags in (JOB_NAMESPACES, USER_JOB_NAMESPACES):
+        pid = int(_syscall(clone_nr, flags | signal.SIGCHLD, 0, 0, 0, 0))
+        if pid == 0:  # try all that a job child will do
+            try:
+                if flags & CLONE_NEWUSER:
+                    _map_ids(*ids)
+                _mount_private(1)
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        if pid > 0 and os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+            return flags
+    return 0
 
 
 def _read(where: str) -> bytes:
@@ -246,22 +294,30 @@ def _load(where: str, name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    """argv: control fd, clone syscall number, harness, confine, seccomp program or -, preload
-    (1/0); each file a path inside the sandbox or ``fd:N``."""
+    """argv: control fd, clone syscall number or -, harness, confine, seccomp program or -,
+    preload (1/0), the job cgroup's ``cgroup.procs`` fds (comma-separated) or -; each file a
+    path inside the sandbox or ``fd:N``."""
     control = socket.socket(fileno=int(sys.argv[1]))
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # jobs of the same uid cannot read our memory
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    state: dict[str, Any] = {"clone_nr": int(sys.argv[2]), "harness": _load(sys.argv[3], "selfheal_harness"),
-             "confine": _load(sys.argv[4], "selfheal_confine")}  # fmt: skip
+    state: dict[str, Any] = {
+        "clone_nr": None if sys.argv[2] == "-" else int(sys.argv[2]),
+        "harness": _load(sys.argv[3], "selfheal_harness"),
+        "confine": _load(sys.argv[4], "selfheal_confine"),
+        "cgroup_fds": [] if sys.argv[7] == "-" else [int(fd) for fd in sys.argv[7].split(",")],
+    }
     if sys.argv[5] != "-":
         state["seccomp"] = _read(sys.argv[5])
     if sys.argv[6] == "1":
         for name in PRELOAD:
             with contextlib.suppress(ImportError):
                 __import__(name)
-    state["namespaces"] = _can_clone_namespaces(state["clone_nr"])
-    hello = {"ready": True, "pid": os.getpid(), "namespaces": state["namespaces"]}
+    state["ids"] = (os.getuid(), os.getgid())
+    state["namespaces"] = _job_namespaces(state["clone_nr"], state["ids"])
+    gc.freeze()  # what the zygote holds stays out of the jobs' collections: fewer copied pages
+    hello = {"ready": True, "pid": os.getpid(), "namespaces": bool(state["namespaces"]),
+             "user_namespace": bool(state["namespaces"] & CLONE_NEWUSER)}  # fmt: skip
     control.send(json.dumps(hello).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 65536, 5)

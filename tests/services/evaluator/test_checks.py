@@ -11,7 +11,8 @@ from selfheal.services.evaluator.checks import analyse_code, extract_code
     ("output", "code", "how"),
     [
         ("```python\ndef f():\n    return 1\n```", "def f():\n    return 1\n", "fenced"),
-        ("Here:\n```py\nx = 1\n```\nand\n```python\ny = 2\n```", "x = 1\n\ny = 2\n", "fenced"),
+        # Of several blocks one is the answer (the later one on a tie: models revise).
+        ("Here:\n```py\nx = 1\n```\nand\n```python\ny = 2\n```", "y = 2\n", "fenced"),
         ("def f(x):\n    return x\n", "def f(x):\n    return x\n", "bare"),
         ("Hello world!", None, None),
         ("Sure, happy to help.", None, None),
@@ -23,9 +24,13 @@ def test_extract_code(output: str, code: str | None, how: str | None) -> None:
     assert extract_code(output) == (code, how)
 
 
-def test_code_mixed_with_prose_is_extracted_whole_and_fails_to_parse() -> None:
+def test_code_between_prose_lines_is_cut_out_of_the_prose() -> None:
     output = "Sure! Here is a solution.\n\ndef f(x):\n    return x\n\nThis should work."
-    code, how = extract_code(output)
+    assert extract_code(output) == ("def f(x):\n    return x\n", "bare")
+
+
+def test_unfenced_code_that_never_parses_is_still_the_answer_and_a_syntax_error() -> None:
+    code, how = extract_code("def f(x)\n    return x\n")
     assert how == "bare" and code is not None
     report = analyse_code(code)
     assert report.syntax_ok is False and report.syntax_error

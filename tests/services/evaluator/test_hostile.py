@@ -188,7 +188,9 @@ def test_no_network_to_a_listener_on_the_host(evaluator: httpx.Client, still_ans
     thread.join()
     assert accepted == []
     assert data["passed"] is False
-    assert data["failure_category"] == "unsafe_code"  # `import socket` is against the policy
+    # Contained, not gated: `import socket` is only a signal under real isolation.
+    assert data["failure_category"] == "test_failure"
+    assert data["detail"]["checks"]["signals"] == ["import socket"]
     assert data["detail"]["execution"]["tests"][0]["status"] == "failed"
 
 
@@ -208,7 +210,8 @@ def test_fork_bomb_is_contained(evaluator: httpx.Client, still_answers: None) ->
     )
     data = evaluate(evaluator, code, "assert bomb() > 1000\n", "bomb")
     assert data["passed"] is False
-    assert data["failure_category"] == "unsafe_code"
+    assert data["failure_category"] == "test_failure"
+    assert "os.fork()" in data["detail"]["checks"]["signals"]
     message = data["detail"]["execution"]["tests"][0]["message"]
     assert int(re.search(r"returned (\d+)", message)[1]) < 64  # the process budget held
 
@@ -233,7 +236,8 @@ def test_writes_outside_the_work_dir_fail(
     evaluator: httpx.Client, still_answers: None, tmp_path: Path
 ) -> None:
     host_file = tmp_path / "pwned"
-    targets = ["/pwned", "/usr/pwned", "/dev/shm/pwned", "/proc/pwned", str(host_file)]
+    # (/dev/shm is the job's own tmpfs, like its /tmp: tests/sandbox/test_backends.py)
+    targets = ["/pwned", "/usr/pwned", "/dev/pwned", "/proc/pwned", str(host_file)]
     code = (
         "def scribble(paths: list) -> list:\n"
         "    done = []\n"
@@ -268,7 +272,8 @@ def test_killing_the_parent_does_not_work(evaluator: httpx.Client, still_answers
     )
     data = evaluate(evaluator, code, "assert kill_all() == 'dead'\n", "kill_all")
     assert data["passed"] is False
-    assert data["failure_category"] == "unsafe_code"
+    assert data["failure_category"] == "test_failure"
+    assert "os.kill()" in data["detail"]["checks"]["signals"]
     assert evaluator.get("/ready").json()["checks"]["sandbox"]["alive"] >= 1
 
 
@@ -301,7 +306,8 @@ def test_setsid_grandchild_does_not_outlive_the_job(
     )
     data = evaluate(evaluator, code, "assert escape() == 'up'\n", "escape")
     assert data["detail"]["execution"]["tests"][0]["status"] == "passed"  # it did start
-    assert data["failure_category"] == "unsafe_code"
+    # Its answer was right ('up'); what matters is that nothing of it outlives the job.
+    assert {"os.setsid()", "os.fork()"} <= set(data["detail"]["checks"]["signals"])
     survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == ["sleep", marker]]  # fmt: skip
     assert survivors == []
 
@@ -361,7 +367,8 @@ def test_forged_verdicts_do_not_pass(
     execution = data["detail"]["execution"]
     assert data["passed"] is False
     assert execution["passed"] == 0
-    # Exiting, writing to descriptors and patching builtins are against the policy too.
-    expected = "test_failure" if name == "deletes_the_tests" else "unsafe_code"
-    assert data["failure_category"] == expected
+    # Exiting, writing to descriptors and patching builtins only show as signals: the
+    # verdict fails on its own.
+    assert data["failure_category"] in ("test_failure", "runtime_error")
+    assert data["detail"]["gates"]
     assert data["score"] < 0.7

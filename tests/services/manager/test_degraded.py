@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, new_sqlite_database
+from tests.conftest import OFFLINE_ENV, free_port, new_sqlite_database
 
 
 class Service:
     def __init__(self, app: str, env: dict[str, str]) -> None:
         self.port = free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
-        full.update(env)
+        full.update({**OFFLINE_ENV, **env})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(self.port), "--log-level", "warning"],
             env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -35,6 +35,7 @@ class Runtime:
                 "model": client.provider.model,
                 "circuit": client.breaker.state,
                 "circuit_open": client.breaker.is_open,
+                **(await client.provider.status() or {}),
             }
         checks.update(self.extras.get("readiness", {}))
         return checks

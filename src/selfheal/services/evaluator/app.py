@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from selfheal.core.config import Settings
 from selfheal.llm.base import Role
-from selfheal.sandbox.registry import build_sandbox
+from selfheal.sandbox.registry import start_sandbox
 from selfheal.services.common.app import create_service_app
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
@@ -14,14 +14,12 @@ from selfheal.services.evaluator.router import router
 
 
 async def _start(runtime: Runtime) -> None:
-    sandbox = build_sandbox(runtime.settings.sandbox)
-    await sandbox.start()
+    # Never raises for a missing sandbox: a RefusingSandbox makes /ready and every
+    # evaluation say what is missing, which a crash loop would not.
+    sandbox = await start_sandbox(runtime.settings.sandbox)
     runtime.extras["sandbox"] = sandbox
-    level = sandbox.effective_isolation.name.lower()
     # A live view: the backend updates its own status (e.g. zygotes alive) in place.
-    status = sandbox.status
-    status.update({"backend": sandbox.name, "isolation": level, "ok": True})
-    runtime.extras["readiness"] = {"sandbox": status}
+    runtime.extras["readiness"] = {"sandbox": sandbox.status}
 
 
 async def _stop(runtime: Runtime) -> None:

@@ -4,43 +4,241 @@ from __future__ import annotations
 
 import ast
 import builtins
+import html
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from selfheal.core import config
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
-_CODE_LIKE = re.compile(r"^\s*(def |class |import |from \S+ import |return\b|for .+:|if .+:)", re.M)
-
 # The default policy; EVALUATOR_DANGEROUS_IMPORTS / EVALUATOR_DANGEROUS_CALLS replace it.
 DANGEROUS_IMPORTS = frozenset(config.DANGEROUS_IMPORTS)
 DANGEROUS_CALLS = frozenset(config.DANGEROUS_CALLS)
 
+# Markdown fences: ``` or ~~~ (three or more), an info string, the body up to a closing fence
+# of the same character at least as long, or to the end of the reply (a cut-off answer).
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)\n"
+    r"(?P<body>.*?)(?:^[ \t]*(?P=fence)[`~]*[ \t]*$|\Z)",
+    re.DOTALL | re.MULTILINE,
+)
+# <code>, <python>, <pre><code class="language-python">, in any case; a bare <pre> when no
+# other tag is there.
+_TAG = re.compile(
+    r"<(?P<tag>code|python|py|source)\b[^>]*>(?P<body>.*?)(?:</(?P=tag)\s*>|\Z)",
+    re.DOTALL | re.IGNORECASE,
+)
+_PRE = re.compile(r"<(?P<tag>pre)\b[^>]*>(?P<body>.*?)(?:</pre\s*>|\Z)", re.DOTALL | re.IGNORECASE)
+_PYTHON_INFO = frozenset(("", "python", "py", "python3", "py3", "pycon", "ipython", "sage"))
+_PROMPT = re.compile(r"^\s*(>>>|\.\.\.)( |$)")
+_SHELL = re.compile(r"^\s*(\$ |# |\w+@[\w.-]+[:~]|C:\\|PS )", re.M)
+_CODE_LIKE = re.compile(r"^\s*(def |class |import |from \S+ import |return\b|for .+:|if .+:)", re.M)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+                ast.Assign, ast.AnnAssign)  # fmt: skip
 
-def extract_code(output: str) -> tuple[str | None, str | None]:
-    """The code in a model reply and how it was found: ``fenced``, ``bare`` or None."""
-    blocks = [
-        body
-        for lang, body in _FENCE.findall(output)
-        if lang.lower() in ("", "python", "py", "python3")
+
+@dataclass(slots=True)
+class _Block:
+    body: str
+    info: str  # the fence's language, lower case ("" when none)
+    tree: ast.Module | None  # None: does not parse
+
+    @property
+    def defined(self) -> set[str]:
+        return _top_level_names(self.tree) if self.tree is not None else set()
+
+    @property
+    def functions(self) -> int:
+        body = self.tree.body if self.tree is not None else []
+        return sum(
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for n in body
+        )
+
+    @property
+    def statements(self) -> int:
+        return len(self.tree.body) if self.tree is not None else 0
+
+
+def _parse(text: str) -> ast.Module | None:
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _interactive(text: str) -> str | None:
+    """A ``>>>`` session turned into the code typed at its prompts (output dropped)."""
+    lines = text.splitlines()
+    if not any(line.lstrip().startswith(">>>") for line in lines):
+        return None
+    code = [_PROMPT.sub("", line, count=1) for line in lines if _PROMPT.match(line)]
+    return textwrap.dedent("\n".join(code)).strip("\n") + "\n"
+
+
+def _is_session(text: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and lines[0].lstrip().startswith(">>>")
+
+
+def _blocks(output: str) -> tuple[list[_Block], str | None]:
+    """The reply's code blocks, from fences or (when there are none) tags, and how found."""
+    found: list[tuple[str, str]] = []
+    for match in _FENCE.finditer(output):
+        info = match["info"].strip().lower().lstrip("{.").split()
+        lang = info[0].rstrip("}") if info else ""
+        indent = match["indent"]
+        body = match["body"]
+        if indent:
+            body = "\n".join(
+                line[len(indent):] if line.startswith(indent) else line
+                for line in body.splitlines()
+            )  # fmt: skip
+        found.append((lang, body))
+    how = "fenced"
+    if not found:
+        how = "tagged"
+        for match in list(_TAG.finditer(output)) or _PRE.finditer(output):
+            body = match["body"]
+            classes = re.search(r"(?:language|lang)-(\w+)", match.group(0)[:200], re.IGNORECASE)
+            lang = classes.group(1).lower() if classes else ""
+            if match["tag"].lower() in ("python", "py"):
+                lang = "python"
+            if "&lt;" in body or "&gt;" in body or "&amp;" in body:
+                body = html.unescape(body)
+            found.append((lang, body))
+    blocks = [_Block(textwrap.dedent(body).strip("\n") + "\n", lang, None)
+              for lang, body in found if lang in _PYTHON_INFO and body.strip()]  # fmt: skip
+    for block in blocks:
+        block.tree = _parse(block.body)
+    return blocks, (how if found else None)
+
+
+def _choose(blocks: list[_Block], entry_point: str | None) -> _Block | None:
+    """The block that defines the entry point (the last one: models revise), else the one
+    with the most code; shell transcripts, ``>>>`` sessions and output are never it."""
+    code = [b for b in blocks if b.tree is not None and not _is_session(b.body)
+            and any(isinstance(n, _DEFINITIONS) for n in b.tree.body)]  # fmt: skip
+    if entry_point:
+        defining = [b for b in code if entry_point in b.defined]
+        if defining:
+            return defining[-1]
+    if code:
+        # Ties go to the later block (a revision comes after the first try).
+        return max(reversed(code), key=lambda b: (b.functions, b.statements, len(b.body)))
+    return None
+
+
+def _with_helpers(chosen: _Block, blocks: list[_Block]) -> str:
+    """The chosen block, preceded by the definitions it uses from the reply's other blocks
+    (an imports block, a helper defined separately)."""
+    assert chosen.tree is not None
+    used = {n.id for n in ast.walk(chosen.tree) if isinstance(n, ast.Name)}
+    missing = used - chosen.defined - set(dir(builtins))
+    parts: list[str] = []
+    for block in blocks:
+        if block is chosen or block.tree is None or not missing:
+            continue
+        for node in block.tree.body:
+            if not isinstance(node, _DEFINITIONS):
+                continue
+            names = _top_level_names(ast.Module(body=[node], type_ignores=[]))
+            if names & missing:
+                segment = ast.get_source_segment(block.body, node)
+                if segment:
+                    parts.append(segment)
+                    missing -= names
+    return "\n\n".join([*parts, chosen.body.strip("\n")]) + "\n"
+
+
+def _bare(text: str) -> str | None:
+    """Unfenced code: the whole reply, or the run of lines between prose that parses."""
+    tree = _parse(text)
+    if tree is not None:
+        substantive = any(
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
+                       | ast.ImportFrom | ast.Assign | ast.Call | ast.Return)
+            for node in ast.walk(tree)
+        )  # fmt: skip
+        return text + "\n" if substantive else None
+    # Prose around the code: start at the first line that begins code, and cut at the first
+    # line that does not parse (a closing remark), a few times over.
+    lines = text.splitlines()
+    starts = [
+        i for i, line in enumerate(lines) if _CODE_LIKE.match(line) and not line[:1].isspace()
     ]
-    if blocks:
-        return "\n\n".join(b.strip("\n") for b in blocks) + "\n", "fenced"
+    for start in starts[:3]:
+        end = len(lines)
+        for _ in range(10):
+            chunk = "\n".join(lines[start:end]).strip("\n")
+            try:
+                tree = ast.parse(chunk)
+            except SyntaxError as exc:
+                if not exc.lineno or exc.lineno <= 1:
+                    break
+                end = start + exc.lineno - 1
+                continue
+            except (ValueError, RecursionError, MemoryError):
+                break
+            if any(isinstance(n, _DEFINITIONS) for n in tree.body):
+                return chunk + "\n"
+            break
+    return text + "\n" if _CODE_LIKE.search(text) else None
+
+
+def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | None, str | None]:
+    """The code in a model reply and how it was found: ``fenced``, ``tagged``,
+    ``interactive``, ``bare`` or None.
+
+    Fences (````` ``` `````, ``~~~``, with or without a language, unterminated at the end)
+    or else tags (``<code>``, ``<python>``... in any case); of several blocks, the one that
+    defines ``entry_point`` or holds the most code, plus the helpers it uses from the
+    others. Shell output and ``>>>`` sessions are not code, unless a session is all there
+    is: then the code typed at its prompts is."""
+    blocks, how = _blocks(output)
+    if how is not None:
+        chosen = _choose(blocks, entry_point)
+        if chosen is not None:
+            return _with_helpers(chosen, blocks), how
+        for block in blocks:
+            session = _interactive(block.body) if _is_session(block.body) else None
+            if session and _parse(session) is not None:
+                return session, "interactive"
+        # Python-looking blocks that do not parse are still the answer: a syntax error.
+        broken = [b for b in blocks if b.tree is None and not _is_session(b.body)
+                  and (b.info or _CODE_LIKE.search(b.body)) and not _SHELL.match(b.body)]  # fmt: skip
+        if broken:
+            return max(broken, key=lambda b: len(b.body)).body, how
+        if blocks and how == "fenced" and any(b.tree is not None for b in blocks):
+            plain = [b for b in blocks if b.tree is not None and b.info in ("python", "py")]
+            if plain:
+                return plain[-1].body, how
     text = output.strip()
     if not text:
         return None, None
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return (text + "\n", "bare") if _CODE_LIKE.search(text) else (None, None)
-    substantive = any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
-                   | ast.ImportFrom | ast.Assign | ast.Call | ast.Return)
-        for node in ast.walk(tree)
-    )  # fmt: skip
-    return (text + "\n", "bare") if substantive else (None, None)
+    if how is None and _is_session(text):
+        session = _interactive(text)
+        if session and _parse(session) is not None:
+            return session, "interactive"
+    if how is not None:
+        return None, None
+    code = _bare(text)
+    return (code, "bare") if code else (None, None)
 
 
 @dataclass(slots=True)
@@ -142,7 +340,9 @@ def analyse_code(
         elif isinstance(node, ast.Call):
             name = _dotted(node.func)
             resolved = _resolve(name, aliases)
-            if name in dangerous_calls or resolved in dangerous_calls:
+            # ``from re import compile``: compile() is re.compile, not the builtin.
+            imported = name is not None and name.partition(".")[0] in aliases
+            if resolved in dangerous_calls or (name in dangerous_calls and not imported):
                 danger.append(f"{resolved}()")
     report.undefined_names = sorted(n for n in loaded if n not in bound)
     report.dangerous = sorted(set(danger))

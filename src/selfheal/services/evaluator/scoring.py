@@ -84,7 +84,10 @@ def combine(
     entry_point: str | None,
     judge: JudgeVerdict | None,
     judge_error: str | None,
+    dangerous_gates: bool = True,
 ) -> Score:
+    """The verdict. ``dangerous_gates``: dangerous constructs gate (weak isolation) rather
+    than only lower the rule part's "safe" share (real isolation holds)."""
     parts = rule_parts(
         has_code=has_code, static=static, execution=execution, entry_point=entry_point
     )
@@ -99,11 +102,17 @@ def combine(
         gates.append(("syntax_error", "syntax_error"))
     elif execution is not None:
         gates.extend(_execution_gates(execution, tests_origin, entry_point, judge))
-    if has_code and static is not None and static.dangerous:
+    if dangerous_gates and has_code and static is not None and static.dangerous:
         gates.append(("dangerous_code", "unsafe_code"))
     category = min((c for _, c in gates), key=CATEGORY_PRIORITY.index, default=None)
 
-    score = min(raw, settings.gate_cap) if gates else raw
+    if gates and llm is None and judge_error is None:
+        # The judge was not asked (a gate decides): the rules alone rank the failure, scaled
+        # below the cap, so that a closer miss (the name right, more tests passing) still
+        # scores higher than a wider one; that ordering is what the optimizer climbs.
+        score = settings.gate_cap * rule
+    else:
+        score = min(raw, settings.gate_cap) if gates else raw
     score = round(max(0.0, min(1.0, score)), 4)
     passed = not gates and llm is not None and score >= settings.pass_threshold
     if not passed and category is None:
@@ -131,6 +140,8 @@ def _execution_gates(
     if execution.status == "timeout":
         return [("timeout", "timeout")]
     if execution.status == "violation":
+        if execution.violation == "memory_limit":  # the job's memory budget ran out
+            return [("memory_limit", "runtime_error")]
         return [("sandbox_violation", "unsafe_code")]
     if execution.status == "crashed":
         return [("crashed", "runtime_error")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -12,8 +13,8 @@ from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import JUDGE_SYSTEM, TEST_WRITER_SYSTEM, data_message
 from selfheal.llm.schemas import GeneratedTests, JudgeVerdict
-from selfheal.sandbox.base import Sandbox
-from selfheal.sandbox.runner import ExecutionVerdict, run_tests
+from selfheal.sandbox.base import Isolation, Sandbox
+from selfheal.sandbox.runner import TRUSTED, ExecutionVerdict, TestResult, run_tests
 from selfheal.sandbox.testplan import TestPlan, TestsInvalid, cached_plan
 from selfheal.services.evaluator.checks import analyse_code, extract_code
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse, EvaluationDetail
@@ -94,6 +95,32 @@ def _evidence(
     }  # fmt: skip
 
 
+def _sandbox_failed(sandbox: Sandbox, plan: TestPlan, exc: Exception) -> ExecutionVerdict:
+    """A verdict for a job the sandbox broke on in a way nobody planned for: the code gets a
+    runtime failure with the reason, the client a 200 (never a 5xx)."""
+    why = f"the sandbox could not run the job ({type(exc).__name__})"
+    return ExecutionVerdict(
+        status="crashed", backend=sandbox.name, duration_ms=0.0, loaded=False, load_error=None,
+        entry_point_defined=None,
+        tests=[TestResult(u.label, "error", why, u.line, TRUSTED) for u in plan.units
+               if u.kind != "setup"],
+        report_problems=[why],
+    )  # fmt: skip
+
+
+async def _execute(
+    sandbox: Sandbox, *, code: str, plan: TestPlan, entry_point: str | None
+) -> ExecutionVerdict:
+    try:
+        return await run_tests(sandbox, code=code, plan=plan, entry_point=entry_point)
+    except SandboxError as exc:
+        log.error("sandbox could not run the job: %s", exc)
+        raise DownstreamUnavailable("sandbox", str(exc)) from exc
+    except Exception as exc:  # whatever a job provokes is a verdict, not a 500
+        log.exception("sandbox failed on a job: %s", exc)
+        return _sandbox_failed(sandbox, plan, exc)
+
+
 async def evaluate(
     body: EvaluateRequest,
     *,
@@ -102,8 +129,12 @@ async def evaluate(
     judge: LLMClient,
     test_writer: LLMClient,
 ) -> EvaluateResponse:
+    if sandbox.refusal:
+        # Below the minimum isolation nothing is evaluated: a verdict without running the
+        # code would feed the optimizer failures that say nothing about the prompt.
+        raise DownstreamUnavailable("sandbox", sandbox.refusal)
     settings = settings.for_task(body.task_type)
-    code, code_source = extract_code(body.worker_output)
+    code, code_source = extract_code(body.worker_output, entry_point=body.entry_point)
     request_text = body.refined_input or body.user_input
     static = (
         analyse_code(
@@ -114,10 +145,15 @@ async def evaluate(
         if code
         else None
     )
+    # With real isolation, dangerous constructs are signals (they cost the rule part's
+    # "safe" share); under weak isolation an operator opted into, they are gates and the
+    # code is not run at all.
+    isolated = sandbox.effective_isolation >= Isolation.BWRAP
+    blocked = bool(static and static.dangerous) and not isolated
     tests, tests_origin, entry_point = body.tests, None, body.entry_point
     if tests:
         tests_origin = "provided"
-    elif code and static and static.syntax_ok and settings.generate_tests:
+    elif code and static and static.syntax_ok and not blocked and settings.generate_tests:
         tests, entry_point = await generate_tests(
             test_writer, request=request_text, entry_point=entry_point
         )
@@ -131,15 +167,22 @@ async def evaluate(
             plan_error = str(exc)
             tests_origin = None
     execution = None
-    if code and static and static.syntax_ok:
-        try:
-            execution = await run_tests(sandbox, code=code, plan=plan, entry_point=entry_point)
-        except SandboxError as exc:
-            log.error("sandbox could not run the job: %s", exc)
-            raise DownstreamUnavailable("sandbox", str(exc)) from exc
+    if code and static and static.syntax_ok and not blocked:
+        execution = await _execute(sandbox, code=code, plan=plan, entry_point=entry_point)
 
-    verdict, judge_error = None, None
-    if code:
+    scoring = functools.partial(
+        combine, settings=settings, has_code=code is not None, static=static,
+        execution=execution, tests_origin=tests_origin, entry_point=entry_point,
+        dangerous_gates=not isolated,
+    )  # fmt: skip
+    # Without the judge: when a hard gate (no code, syntax, load error, failing tests,
+    # timeout...) already decides the failure, the judge could not change the verdict.
+    result = scoring(judge=None, judge_error=None)
+    verdict, judge_error, skipped = None, None, None
+    if code and result.gates:
+        skipped = f"not asked: {', '.join(result.gates)} already decide the verdict"
+        metrics.LLM_CALLS_SAVED.labels("judge", result.gates[0]).inc()
+    elif code:
         evidence = _evidence(
             entry_point=entry_point, static=static.as_dict() if static else {},
             execution=execution, tests_origin=tests_origin,
@@ -147,23 +190,16 @@ async def evaluate(
         verdict, judge_error, _ = await judge_code(
             judge, request=request_text, code=code, evidence=evidence
         )
-    result = combine(
-        settings=settings,
-        has_code=code is not None,
-        static=static,
-        execution=execution,
-        tests_origin=tests_origin,
-        entry_point=entry_point,
-        judge=verdict,
-        judge_error=judge_error,
-    )
+        result = scoring(judge=verdict, judge_error=judge_error)
     metrics.EVALUATIONS.labels(
         body.task_type, str(result.passed).lower(), result.category or "none"
     ).inc()
     metrics.EVALUATION_SCORE.labels(body.task_type).observe(result.score)
-    judge_detail: dict[str, Any] = {"available": verdict is not None or not code}
+    judge_detail: dict[str, Any] = {"available": verdict is not None or not code or bool(skipped)}
     if verdict is not None:
         judge_detail.update(verdict.model_dump())
+    if skipped:
+        judge_detail["skipped"] = skipped
     if judge_error:
         judge_detail["error"] = judge_error
         judge_detail["rule_only_score"] = True
@@ -180,6 +216,8 @@ async def evaluate(
             checks={
                 "rule_parts": result.rule_parts,
                 "static": static.as_dict() if static else None,
+                "signals": list(static.dangerous) if static and isolated else [],
+                "isolation": sandbox.effective_isolation.name.lower(),
                 "tests_error": plan_error,
             },
             execution=execution.as_dict() if execution else None,

@@ -16,6 +16,7 @@ from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
 from selfheal.services.manager import flows
 from selfheal.services.manager.clients import service_clients
+from selfheal.services.manager.dashboard import router as dashboard
 from selfheal.services.manager.router import router
 from selfheal.services.optimizer.replay import HttpReplayer
 from selfheal.services.optimizer.standalone import optimizer_deps
@@ -58,4 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
     )
     app.add_exception_handler(RequestValidationError, _rejected)
+    app.include_router(dashboard.router)
+    app.mount("/dashboard/static", dashboard.static_files, name="dashboard-static")
+    app.add_exception_handler(dashboard.NeedsKey, dashboard.needs_key_page)
     return app

@@ -8,12 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from selfheal.core.errors import NotFoundError
 from selfheal.db import execution_logs, optimization_runs
-from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import PromptAuthor, PromptStatus
 from selfheal.services.common.deps import RuntimeDep, SessionDep
-from selfheal.services.manager import flows
+from selfheal.services.manager import flows, optimizations, prompt_service
+from selfheal.services.manager.dashboard import queries as dashboard_queries
 from selfheal.services.manager.deps import EvaluatorDep, OptimizerDep, WorkerDep
 from selfheal.services.manager.schemas import (
     TASK_TYPE_PATTERN,
@@ -25,8 +23,8 @@ from selfheal.services.manager.schemas import (
     PromptCreate,
     PromptOut,
     RollbackRequest,
+    SystemStatus,
 )
-from selfheal.services.optimizer import job, rollout
 
 router = APIRouter(prefix="/api/v1")
 
@@ -67,23 +65,13 @@ async def get_request(request_id: str, session: SessionDep) -> ExecutionLogOut:
 @router.get("/prompts", response_model=list[PromptOut], tags=["prompts"])
 async def list_prompts(session: SessionDep) -> list[PromptOut]:
     """The live prompt(s) of every task type: the active one and any canary."""
-    return [PromptOut.model_validate(p) for p in await prompt_repo.list_active(session)]
+    return await prompt_service.list_live(session)
 
 
 @router.get("/prompts/{task_type}/versions", response_model=list[PromptOut], tags=["prompts"])
 async def prompt_versions(task_type: str, session: SessionDep) -> list[PromptOut]:
-    versions = await prompt_repo.list_versions(session, task_type=task_type)
-    if not versions:
-        raise NotFoundError(f"task type {task_type!r} has no prompts")
-    stats = await execution_logs.version_stats(session, task_type=task_type)
-    out = []
-    for p in versions:
-        item = PromptOut.model_validate(p)
-        item.stats = stats.get(
-            p.version, {"requests": 0, "passes": 0, "pass_rate": 0.0, "avg_score": 0.0}
-        )
-        out.append(item)
-    return out
+    """Every version, newest first, with parent, author, reason and live stats."""
+    return await prompt_service.versions(session, task_type=task_type)
 
 
 @router.get("/prompts/{task_type}/versions/{version}/diff", tags=["prompts"])
@@ -91,7 +79,7 @@ async def prompt_diff(
     task_type: str, version: int, session: SessionDep, against: int | None = Query(None, ge=1)
 ) -> PlainTextResponse:
     """A unified diff of a version against its parent (or ``against``)."""
-    text = await prompt_repo.diff(session, task_type=task_type, version=version, against=against)
+    text = await prompt_service.diff(session, task_type=task_type, version=version, against=against)
     return PlainTextResponse(text, media_type="text/x-diff")
 
 
@@ -100,30 +88,19 @@ async def create_prompt(task_type: str, body: PromptCreate, session: SessionDep)
     """Add a human-written version (active at once unless ``activate`` is false)."""
     if not _valid_task_type(task_type):
         raise HTTPException(422, "task_type must be lowercase letters, digits and underscores")
-    active = await prompt_repo.get_active(session, task_type=task_type)
-    prompt = await prompt_repo.create_version(
-        session,
-        task_type=task_type,
-        content=body.content,
-        author=PromptAuthor.HUMAN.value,
-        reason=body.reason,
-        parent_version=active.version if active else None,
-        status=PromptStatus.CANDIDATE.value,
-    )
-    if body.activate:
-        await prompt_repo.activate(session, task_type=task_type, version=prompt.version)
-    await session.commit()
-    return PromptOut.model_validate(prompt)
+    return await prompt_service.add_human_version(
+        session, task_type=task_type, content=body.content, reason=body.reason,
+        activate=body.activate,
+    )  # fmt: skip
 
 
 @router.post("/prompts/{task_type}/rollback", response_model=PromptOut, tags=["prompts"])
 async def rollback_prompt(task_type: str, body: RollbackRequest, session: SessionDep) -> PromptOut:
     """Re-activate an earlier version (default: the one live before the current)."""
-    prompt = await rollout.rollback(
-        session, task_type=task_type, to_version=body.to_version,
-        reason="manual rollback through the API", trigger="api",
+    return await prompt_service.rollback(
+        session, task_type=task_type, to_version=body.to_version, reason=body.reason,
+        trigger=body.trigger,
     )  # fmt: skip
-    return PromptOut.model_validate(prompt)
 
 
 @router.get("/optimizations", response_model=list[OptimizationRunOut], tags=["optimizations"])
@@ -139,10 +116,16 @@ async def list_optimizations(
 @router.post("/optimizations/run", tags=["optimizations"])
 async def run_optimization(body: OptimizationRequest, optimizer: OptimizerDep) -> dict[str, Any]:
     """Run one optimization now (every due task type, or the one given) and return its report."""
-    reports = await job.run_due(
+    reports = await optimizations.optimize_pass(
         optimizer, trigger="api", task_type=body.task_type, force=body.force
     )
     return {"runs": reports}
+
+
+@router.get("/status", response_model=SystemStatus, tags=["status"])
+async def status(session: SessionDep) -> SystemStatus:
+    """One line's worth: requests, recent pass rate, live versions, the model that served."""
+    return await dashboard_queries.system_status(session)
 
 
 def _valid_task_type(value: str) -> bool:

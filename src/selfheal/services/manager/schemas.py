@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -124,6 +124,8 @@ class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to_version: int | None = Field(default=None, ge=1)
+    reason: str = Field(default="manual rollback through the API", max_length=2_000)
+    trigger: Literal["api", "cli"] = "api"
 
 
 class OptimizationRequest(BaseModel):
@@ -153,3 +155,21 @@ class OptimizationRunOut(BaseModel):
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+class LiveVersion(BaseModel):
+    task_type: str
+    version: int
+    status: str
+    canary_share: float | None
+
+
+class SystemStatus(BaseModel):
+    """What `selfheal up` shows on its status line and the dashboard in its header."""
+
+    total_requests: int
+    last_hour_requests: int
+    last_hour_pass_rate: float | None
+    live: list[LiveVersion]
+    provider: str | None
+    model: str | None

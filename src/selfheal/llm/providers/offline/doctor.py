@@ -53,6 +53,11 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         prose = any(_PROSE.search(str(e.get("output_excerpt", ""))) for e in seen("syntax_error"))
         why = "code is mixed with explanatory prose" if prose else "the code does not parse"
         causes.append(_cause("syntax_error", why, FENCED))
+    chatty = [e for e in examples if e.get("category") in ("test_failure", "runtime_error")
+              and _PROSE.search(str(e.get("output_excerpt", "")))]  # fmt: skip
+    if chatty and not counts.get("no_code"):
+        # code wrapped in small talk: the prompt asks for conversation, not for code
+        causes.append(_cause("format", "answers wrap the code in conversational prose", FENCED))
     messages = [
         str(m)
         for e in examples
@@ -105,7 +110,7 @@ def patch_prompt(data: dict[str, Any]) -> dict[str, Any]:
             instructions.append(text)
     keep = max(1, len(instructions) - variant) if instructions else 0
     instructions = instructions[:keep]
-    drop_sabotage = any(c.get("category") == "no_code" for c in causes)
+    drop_sabotage = any(c.get("category") in ("no_code", "format") for c in causes)
     remove = [int(n) for n, line in lines.items() if drop_sabotage and _is_sabotage(line)]
     add: list[str] = []
     if len(remove) == len(lines):

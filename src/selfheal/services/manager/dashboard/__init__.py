@@ -1,0 +1,1 @@
+"""`GET /dashboard`: the system healing itself, as a server-rendered page."""
