@@ -24,11 +24,15 @@ the tests' verdict either way. With the offline provider every figure is simulat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import difflib
 import json
+import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -409,8 +413,53 @@ def _diff(old: str, new: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def model_server(config: BenchConfig) -> Iterator[BenchConfig]:
+    """With ``--provider local``: the local model (assembled and verified by the local
+    provider's registry) behind its supervised llama.cpp server on a free port, one slot;
+    the benchmark then talks to it as an OpenAI-compatible URL. Other providers as given."""
+    if config.provider != "local":
+        yield config
+        return
+    from selfheal.core.config import get_settings
+    from selfheal.llm.providers.local.models import DEFAULT_MODEL, resolve_model
+    from selfheal.llm.providers.local.server import ModelServer, ServerConfig
+
+    llm = get_settings().llm
+    alias, path = resolve_model(config.model or DEFAULT_MODEL, llm.models_dir)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ModelServer(
+        ServerConfig(
+            model_path=path,
+            alias=alias,
+            port=port,
+            n_ctx=max(8192, llm.local_n_ctx),
+            parallel=1,
+            threads=llm.local_threads,
+        ),
+        start_timeout_s=llm.local_start_timeout_s,
+    )
+    server.start()
+    try:
+        server.wait_ready()
+        yield dataclasses.replace(config, provider=f"{server.url}/v1", model=alias)
+    finally:
+        server.stop()
+
+
 async def run_real_heal_benchmark(config: BenchConfig, *, output_dir: Path) -> dict[str, Any]:
     """Run every configured cycle; write ``heal-<source>.json``/``.md``/``.png`` to ``output_dir``."""
+    with model_server(config) as served:
+        summary = await _run(served, output_dir=output_dir)
+    if config.provider == "local":
+        summary["provider"] = "local"
+        write_reports(summary, output_dir)
+    return summary
+
+
+async def _run(config: BenchConfig, *, output_dir: Path) -> dict[str, Any]:
     if config.simulation:
         visible, heldout = simulator_tasks(config.visible, config.heldout)
     else:

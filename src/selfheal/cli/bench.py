@@ -30,6 +30,9 @@ def heal(
     judge: str = typer.Option("evidence", "--judge", help="evidence (tests-based) | model"),
     candidates: int = typer.Option(2, "--candidates", help="OPTIMIZER_CANDIDATES for the runs"),
     refine_rounds: int = typer.Option(2, "--refine-rounds"),
+    run_budget: float = typer.Option(
+        1800.0, "--run-budget", help="OPTIMIZER_RUN_BUDGET_S: no new candidate replayed after it"
+    ),
     cycles: int = typer.Option(2, "--cycles"),
     requests: int = typer.Option(5, "--requests"),
     url: str = typer.Option(
@@ -52,7 +55,7 @@ def heal(
         _heal_in_process(
             provider=provider, model=model, visible=visible, heldout=heldout, sabotage=sabotage,
             history=history, judge=judge, candidates=candidates, refine_rounds=refine_rounds,
-            output_dir=output_dir,
+            run_budget=run_budget, output_dir=output_dir,
         )  # fmt: skip
         return
     from selfheal.bench.heal import print_summary, run_heal_benchmark
@@ -77,7 +80,8 @@ def heal(
 
 def _heal_in_process(
     *, provider: str, model: str | None, visible: int, heldout: int, sabotage: list[str],
-    history: str, judge: str, candidates: int, refine_rounds: int, output_dir: Path,
+    history: str, judge: str, candidates: int, refine_rounds: int, run_budget: float,
+    output_dir: Path,
 ) -> None:  # fmt: skip
     from selfheal.bench.heal_real import BenchConfig, run_real_heal_benchmark
     from selfheal.bench.heal_tasks import SABOTAGE
@@ -92,7 +96,7 @@ def _heal_in_process(
     if unknown:
         raise typer.BadParameter(f"unknown sabotage prompt(s) {unknown}; known: {sorted(SABOTAGE)}")
     optimizer = OptimizerSettings(
-        candidates=candidates, refine_rounds=refine_rounds, run_budget_s=1800
+        candidates=candidates, refine_rounds=refine_rounds, run_budget_s=run_budget
     )
     config = BenchConfig(
         provider=provider, model=model, visible=visible, heldout=heldout,
