@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import time
 import tomllib
 import uuid
@@ -35,7 +34,7 @@ import httpx
 import pytest
 
 from selfheal.sandbox.zygote import ZygoteSandbox
-from tests.conftest import free_port, new_sqlite_database
+from tests.services.evaluator._process import evaluator_process
 
 CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 CORRECT = sorted((CORPORA / "correct").glob("*.toml"))
@@ -68,42 +67,9 @@ def test_the_corpora_are_big_enough_and_well_formed() -> None:
 @pytest.fixture(scope="module")
 def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, int]]:
     directory = tmp_path_factory.mktemp("corpora")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": new_sqlite_database(directory),
-        "LLM_PROVIDER": "offline",
-        "SANDBOX_BACKEND": "auto",
-        "SANDBOX_MIN_ISOLATION": "bwrap",
-        "SANDBOX_TIMEOUT_S": "2",
-        "SANDBOX_JOB_TIMEOUT_S": "8",
-        "SANDBOX_POOL_SIZE": "2",
-    }
-    log = (directory / "evaluator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory",
-         "selfheal.services.evaluator.app:create_app", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                break
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        if proc.poll() is not None:
-            pytest.fail(f"evaluator exited: {(directory / 'evaluator.log').read_text()[-3000:]}")
+    with evaluator_process(directory, SANDBOX_POOL_SIZE="2") as (client, proc):
         assert client.get("/ready").json()["checks"]["sandbox"]["isolation"] == "bwrap"
         yield client, proc.pid
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def post(client: httpx.Client, program: dict[str, Any]) -> httpx.Response:

@@ -10,11 +10,8 @@ these tests fail rather than pass on weaker isolation.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, new_sqlite_database
+from tests.services.evaluator._process import evaluator_process
 
 SECRET = "sk-test-" + uuid.uuid4().hex
 GOOD = "def add(a: int, b: int) -> int:\n    return a + b\n"
@@ -34,42 +31,12 @@ GOOD = "def add(a: int, b: int) -> int:\n    return a + b\n"
 @pytest.fixture(scope="module")
 def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     directory = tmp_path_factory.mktemp("evaluator")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": new_sqlite_database(directory),
-        "LLM_PROVIDER": "offline",
-        "LLM_API_KEY": SECRET,  # a secret the service holds in its environment and memory
-        "SELFHEAL_TEST_SECRET": SECRET,
-        "SANDBOX_BACKEND": "auto",
-        "SANDBOX_MIN_ISOLATION": "bwrap",
-        "SANDBOX_TIMEOUT_S": "2",
-        "SANDBOX_JOB_TIMEOUT_S": "8",
-    }
-    log = (directory / "evaluator.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory",
-         "selfheal.services.evaluator.app:create_app", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        for _ in range(300):
-            if proc.poll() is not None:
-                break
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        if proc.poll() is not None:
-            pytest.fail(f"evaluator exited: {(directory / 'evaluator.log').read_text()[-3000:]}")
+    with evaluator_process(
+        directory,
+        LLM_API_KEY=SECRET,  # a secret the service holds in its environment and memory
+        SELFHEAL_TEST_SECRET=SECRET,
+    ) as (client, _):
         yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def evaluate(client: httpx.Client, code: str, tests: str, entry_point: str) -> dict[str, Any]:
