@@ -53,3 +53,14 @@ def test_the_simulators_catalogue_is_benchmark_data() -> None:
 
     assert len(TASKS) == 38 and len({t.id for t in TASKS}) == 38
     assert "def fib(" not in sources and "Task(" not in sources
+
+
+async def test_a_run_with_fewer_visible_tasks_than_the_threshold_still_triggers(
+    tmp_path: Path,
+) -> None:
+    config = BenchConfig(provider="offline", visible=2, heldout=2, sabotage=["naming"],
+                         history_modes=[True])  # fmt: skip
+
+    summary = await run_real_heal_benchmark(config, output_dir=tmp_path)
+
+    assert summary["cycles"][0]["decision"] != "not_due"

@@ -300,13 +300,16 @@ class Bench:
                 "sabotage, visible", bad_prompt, visible, log_to=sessions, version=bad_version
             )
             sabotaged_heldout = await self.phase("sabotage, held-out", bad_prompt, heldout)
+            # The trigger as configured, but never above what the visible tasks can reach
+            # (two visible tasks fail at most twice: a threshold of 3 would never fire).
+            threshold = min(self.config.optimizer.failure_threshold, len(visible))
             deps = OptimizerDeps(
                 engine=engine,
                 sessionmaker=sessions,
                 analyst=self.system.analyst,
                 optimizer=self.system.optimizer,
                 replayer=self.system,
-                settings=self.config.optimizer,
+                settings=self.config.optimizer.model_copy(update={"failure_threshold": threshold}),
             )
             before = {
                 c: (c.usage.calls, c.usage.input_tokens, c.usage.output_tokens)
