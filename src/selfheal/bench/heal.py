@@ -104,9 +104,12 @@ async def run_heal_benchmark(
     threshold: int = 3,
     on_request: Callable[[str], None] | None = None,
     heldout_limit: int | None = None,
+    good_requests: int = 0,
 ) -> dict[str, Any]:
     """Run the cycles and write metrics.json, healing_report.md and healing.png;
-    ``on_request`` hears about each request (a progress bar)."""
+    ``on_request`` hears about each request (a progress bar). ``good_requests`` first sends
+    that many requests under the live (seed) prompt, so that it has a live record the
+    optimizer may fall back on, as a system that ran well before a bad prompt would."""
     train, heldout = split_tasks(requests, heldout_limit)
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
@@ -127,6 +130,8 @@ async def run_heal_benchmark(
                     on_request(f"cycle {cycle}/{cycles}: {name}")
             return out
 
+        if good_requests:
+            await phase("good", 0, [train[i % len(train)] for i in range(good_requests)])
         for cycle in range(1, cycles + 1):
             bad = BAD_PROMPTS[(cycle - 1) % len(BAD_PROMPTS)]
             resp = await client.post(

@@ -189,6 +189,12 @@ def register(app: typer.Typer) -> None:
         heldout: int | None = typer.Option(
             None, "--heldout", help="Held-out requests per cycle (default: 3 real, all simulated)"
         ),
+        good: int | None = typer.Option(
+            None,
+            "--good",
+            help="Requests under the seed prompt first, a live record to fall back on "
+            "(default: 3 real, 0 simulated; 0 makes the optimizer heal without history)",
+        ),
         heal_timeout: float | None = typer.Option(
             None, "--heal-timeout", help="Seconds to wait for a new prompt (default 1800 real, 120)"
         ),
@@ -210,6 +216,7 @@ def register(app: typer.Typer) -> None:
         get_settings.cache_clear()  # the environment just changed
         cycles = cycles or (2 if offline else 1)
         heldout = heldout if heldout is not None else (None if offline else 3)
+        good = good if good is not None else (0 if offline else 3)
         data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
         stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
                                   evaluator_port=base_port + 2, data_dir=data_dir,
@@ -233,14 +240,14 @@ def register(app: typer.Typer) -> None:
         async def go() -> dict[str, object]:
             watcher = await stack.start_watcher()
             task = asyncio.create_task(watcher.run())
-            total = heal_requests(cycles, requests, heldout)
+            total = heal_requests(cycles, requests, heldout) + good
             try:
                 with steps("healing a bad prompt", total) as advance:
                     return await run_heal_benchmark(
                         manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
                         output_dir=output_dir, manual=False, on_request=advance,
                         heal_timeout_s=heal_timeout or (120.0 if offline else 1800.0),
-                        heldout_limit=heldout,
+                        heldout_limit=heldout, good_requests=good,
                     )  # fmt: skip
             finally:
                 await stack.stop_watcher()
