@@ -296,6 +296,11 @@ class OptimizerSettings(BaseSettings):
     history_candidates: int = Field(default=2, ge=0)
     history_min_requests: int = Field(default=3, ge=1)
     history_min_pass_rate: float = Field(default=0.5, ge=0, le=1)
+    # After a failed run (the provider gone, say) the watcher waits before trying that task
+    # type again: failure_backoff_s, doubled after each further failure up to
+    # failure_backoff_max_s; a run that finishes resets it. 0 = retry at once.
+    failure_backoff_s: float = Field(default=30.0, ge=0)
+    failure_backoff_max_s: float = Field(default=1800.0, ge=0)
 
     @field_validator("failure_threshold")
     @classmethod
