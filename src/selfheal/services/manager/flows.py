@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -132,6 +133,9 @@ async def handle_request(
         status, error = f"{exc.target}_unavailable", str(exc)
         raise
     except UnknownTaskType:
+        raise
+    except asyncio.CancelledError:  # shutdown mid-request: its row says so, not "completed"
+        status, error = "cancelled", "the request was cancelled before it finished"
         raise
     except Exception as exc:
         status, error = "error", f"{type(exc).__name__}: {exc}"
