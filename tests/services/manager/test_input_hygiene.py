@@ -95,6 +95,14 @@ def test_bytes_that_are_not_utf8_get_a_422_sentence_and_one_row(
         ("POST", "/api/v1/prompts/code_generation/rollback", '{"reason": "\\udc00"}'),
         ("POST", "/api/v1/optimizations/run", '{"task_type": "\\ud800"}'),
         ("POST", "/api/v1/request", b"\x00"),
+        ("POST", "/api/v1/request", b"[]"),
+        ("POST", "/api/v1/request", b"null"),
+        ("POST", "/api/v1/request", b'"fib"'),
+        ("POST", "/api/v1/request", b'{"user_input": 1e999}'),
+        ("POST", "/api/v1/request", b'{"user_input": NaN}'),
+        ("POST", "/api/v1/request", b"[" * 100_000),
+        ("POST", "/api/v1/request", rb'{"user_input": {"a": [1, "\u0000"]}}'),
+        ("POST", "/api/v1/request", rb'{"user_input": "fib", "entry_point": "f\u0000"}'),
         ("POST", "/api/v1/request", b'{"user_input": "fib", "tests": "\x00"}'),
         ("GET", "/api/v1/requests/%FF%00", None),
         ("GET", "/api/v1/requests?task_type=%FF", None),
@@ -104,7 +112,10 @@ def test_bytes_that_are_not_utf8_get_a_422_sentence_and_one_row(
 def test_no_input_gives_a_server_error(
     client: httpx.Client, method: str, path: str, body: str | bytes | None
 ) -> None:
+    before = _log_count(client)
     resp = client.request(method, path, content=body, headers={"content-type": "application/json"})
     assert resp.status_code < 500, resp.text
     json.loads(resp.text)  # an answer, not a reset
     assert client.get("/health").status_code == 200
+    if path == "/api/v1/request":  # a code request that reached the manager leaves one row
+        assert _log_count(client) == before + 1

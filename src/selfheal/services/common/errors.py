@@ -43,19 +43,23 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def not_utf8(exc: Exception) -> str | None:
-    """The sentence for a body FastAPI could not parse because it is not UTF-8, else None."""
+def unparsable_body(exc: Exception) -> str | None:
+    """The sentence for a body FastAPI could not parse (not UTF-8, nested too deeply), else
+    None; FastAPI itself answers a bare 400 "There was an error parsing the body"."""
     cause = exc.__cause__
-    if not isinstance(exc, HTTPException) or not isinstance(cause, UnicodeDecodeError):
+    if not isinstance(exc, HTTPException) or exc.status_code != 400 or cause is None:
         return None
-    byte = cause.object[cause.start : cause.start + 1].hex()
-    return f"request body: is not valid UTF-8 text (byte 0x{byte} at position {cause.start})"
+    if isinstance(cause, UnicodeDecodeError):
+        byte = cause.object[cause.start : cause.start + 1].hex()
+        return f"request body: is not valid UTF-8 text (byte 0x{byte} at position {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "request body: the JSON is nested too deeply to parse"
+    return f"request body: could not be parsed ({type(cause).__name__})"
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's answer, except that a body that is not UTF-8 gets a 422 with a sentence (it
-    would be a bare 400 "There was an error parsing the body")."""
-    message = not_utf8(exc)
+    """FastAPI's answer, except that a body it could not parse gets a 422 with a sentence."""
+    message = unparsable_body(exc)
     if message is None:
         assert isinstance(exc, HTTPException)
         return await http_exception_handler(request, exc)

@@ -54,9 +54,9 @@ async def _rejected(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """As everywhere; a code request whose body is not UTF-8 is refused with 422 and logged."""
+    """As everywhere; a code request whose body cannot be parsed is refused with 422 and logged."""
     response = await errors.http_error(request, exc)
-    message = errors.not_utf8(exc)
+    message = errors.unparsable_body(exc)
     if message is None or not _is_code_request(request):
         return response
     cause = exc.__cause__
