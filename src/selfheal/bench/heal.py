@@ -114,7 +114,9 @@ async def run_heal_benchmark(
     samples: list[Sample] = []
     results: list[dict[str, Any]] = []
     start = time.monotonic()
-    headers = client_headers(get_settings().service.api_key)
+    service = get_settings().service
+    # The benchmark installs bad prompts: an admin's work (SELFHEAL_ADMIN_API_KEY when set).
+    headers = client_headers(service.admin_api_key or service.api_key)
     async with httpx.AsyncClient(base_url=manager_url, timeout=300, headers=headers) as client:
 
         async def phase(name: str, cycle: int, tasks: list[Task]) -> list[Sample]:

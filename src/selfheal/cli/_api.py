@@ -32,6 +32,17 @@ ApiKeyOption = Annotated[
     ),
 ]
 
+AdminKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--admin-key",
+        envvar="SELFHEAL_ADMIN_API_KEY",
+        help="The admin key for prompt changes and optimizer runs, when one is set "
+        "(env SELFHEAL_ADMIN_API_KEY; without it the API key is sent)",
+        show_default=False,
+    ),
+]
+
 
 class CliError(Exception):
     """Something the user can act on, said in one sentence."""

@@ -10,7 +10,7 @@ import typer
 from prometheus_client import start_http_server
 from rich.text import Text
 
-from selfheal.cli._api import DEFAULT_URL, Api, ApiKeyOption, UrlOption
+from selfheal.cli._api import DEFAULT_URL, AdminKeyOption, Api, ApiKeyOption, UrlOption
 from selfheal.cli._common import console, print_json, run_async, settings
 from selfheal.core.logging import configure_logging
 from selfheal.services.manager.optimizations import optimize_pass
@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         ),
         url: UrlOption = DEFAULT_URL,
         api_key: ApiKeyOption = None,
+        admin_key: AdminKeyOption = None,
     ) -> None:
         """Analyse failures and heal prompts whose failures crossed the threshold (one pass)."""
         if in_process:
@@ -64,7 +65,10 @@ def register(app: typer.Typer) -> None:
             reports = run_async(optimize_in_process(task_type, force))
         else:
             body = {"task_type": task_type, "force": force}
-            with Api(url, api_key) as api, console.status("optimizing (replaying traffic)…"):
+            with (
+                Api(url, admin_key or api_key) as api,
+                console.status("optimizing (replaying traffic)…"),
+            ):
                 reports = api.post("/api/v1/optimizations/run", body, timeout=3600)["runs"]
         if as_json:
             print_json(reports)

@@ -9,7 +9,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from selfheal.cli._api import DEFAULT_URL, Api, ApiKeyOption, CliError, UrlOption
+from selfheal.cli._api import (
+    DEFAULT_URL,
+    AdminKeyOption,
+    Api,
+    ApiKeyOption,
+    CliError,
+    UrlOption,
+)
 from selfheal.cli._common import console, print_diff
 
 app = typer.Typer(help="Prompt versions: list, history, diff, set, rollback.", no_args_is_help=True)
@@ -94,9 +101,10 @@ def set_cmd(
     reason: str = typer.Option("written by a person", "--reason"),
     url: UrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
+    admin_key: AdminKeyOption = None,
 ) -> None:
     """Add a human-written version and make it active."""
-    with Api(url, api_key) as api:
+    with Api(url, admin_key or api_key) as api:
         prompt = api.post(
             f"/api/v1/prompts/{task_type}", {"content": file.read_text(), "reason": reason}
         )
@@ -109,9 +117,10 @@ def rollback_cmd(
     to_version: int | None = typer.Option(None, "--to", help="Default: the version live before"),
     url: UrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
+    admin_key: AdminKeyOption = None,
 ) -> None:
     """Re-activate an earlier version."""
-    with Api(url, api_key) as api:
+    with Api(url, admin_key or api_key) as api:
         prompt = api.post(
             f"/api/v1/prompts/{task_type}/rollback",
             {"to_version": to_version, "reason": "manual rollback from the CLI", "trigger": "cli"},

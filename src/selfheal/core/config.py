@@ -296,6 +296,11 @@ class OptimizerSettings(BaseSettings):
     history_candidates: int = Field(default=2, ge=0)
     history_min_requests: int = Field(default=3, ge=1)
     history_min_pass_rate: float = Field(default=0.5, ge=0, le=1)
+    # After a failed run (the provider gone, say) the watcher waits before trying that task
+    # type again: failure_backoff_s, doubled after each further failure up to
+    # failure_backoff_max_s; a run that finishes resets it. 0 = retry at once.
+    failure_backoff_s: float = Field(default=30.0, ge=0)
+    failure_backoff_max_s: float = Field(default=1800.0, ge=0)
 
     @field_validator("failure_threshold")
     @classmethod
@@ -315,12 +320,41 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, validation_alias="MAX_BODY_BYTES")
     max_input_chars: int = Field(default=20_000, validation_alias="MAX_INPUT_CHARS")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # Roles (all off unless set): the client key sends requests and reads results; the admin
+    # key may also change prompts and run the optimizer (without one, the client key may);
+    # the internal token is what the worker and evaluator accept (from the manager and the
+    # optimizer) instead of the client key.
     api_key: str | None = Field(default=None, validation_alias="SELFHEAL_API_KEY", repr=False)
+    admin_api_key: str | None = Field(
+        default=None, validation_alias="SELFHEAL_ADMIN_API_KEY", repr=False
+    )
+    internal_token: str | None = Field(
+        default=None, validation_alias="SELFHEAL_INTERNAL_TOKEN", repr=False
+    )
 
     @field_validator("api_key")
     @classmethod
     def _real_key(cls, value: str | None) -> str | None:
         return refuse_placeholder(value or None, "SELFHEAL_API_KEY")
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _real_admin_key(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value or None, "SELFHEAL_ADMIN_API_KEY")
+
+    @field_validator("internal_token")
+    @classmethod
+    def _real_token(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value or None, "SELFHEAL_INTERNAL_TOKEN")
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> ServiceSettings:
+        if self.admin_api_key and self.admin_api_key == self.api_key:
+            raise ValueError(
+                "SELFHEAL_ADMIN_API_KEY must differ from SELFHEAL_API_KEY, or the client key "
+                "could change prompts"
+            )
+        return self
 
     @field_validator("log_level")
     @classmethod

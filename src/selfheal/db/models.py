@@ -7,24 +7,22 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
     Float,
     Index,
     Integer,
-    String,
-    Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from selfheal.db.base import Base
+from selfheal.db.types import SafeJSON, SafeString, SafeText
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Every text and JSON column keeps any string a client sent, NUL included (see db.types).
+JSONType = SafeJSON()
 
 
 def utcnow() -> datetime:
@@ -71,13 +69,13 @@ class Prompt(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    task_type: Mapped[str] = mapped_column(String(64))
+    task_type: Mapped[str] = mapped_column(SafeString(64))
     version: Mapped[int] = mapped_column(Integer)
-    content: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(SafeText)
+    status: Mapped[str] = mapped_column(SafeString(16))
     parent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    author: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(SafeString(16))
+    reason: Mapped[str] = mapped_column(SafeText, default="")
     canary_share: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -117,30 +115,30 @@ class ExecutionLog(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(String(36), unique=True)
-    task_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32), default="completed")
-    user_input: Mapped[str] = mapped_column(Text)
-    tests: Mapped[str | None] = mapped_column(Text, nullable=True)
-    entry_point: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    refined_input: Mapped[str | None] = mapped_column(Text, nullable=True)
-    worker_output: Mapped[str | None] = mapped_column(Text, nullable=True)
-    code: Mapped[str | None] = mapped_column(Text, nullable=True)
+    request_id: Mapped[str] = mapped_column(SafeString(36), unique=True)
+    task_type: Mapped[str] = mapped_column(SafeString(64))
+    status: Mapped[str] = mapped_column(SafeString(32), default="completed")
+    user_input: Mapped[str] = mapped_column(SafeText)
+    tests: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    entry_point: Mapped[str | None] = mapped_column(SafeString(128), nullable=True)
+    refined_input: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    worker_output: Mapped[str | None] = mapped_column(SafeText, nullable=True)
+    code: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     evaluation_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     evaluation_passed: Mapped[bool] = mapped_column(Boolean, default=False)
-    failure_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_category: Mapped[str | None] = mapped_column(SafeString(32), nullable=True)
     evaluation_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     prompt_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    prompt_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    prompt_status: Mapped[str | None] = mapped_column(SafeString(16), nullable=True)
+    provider: Mapped[str | None] = mapped_column(SafeString(32), nullable=True)
+    model: Mapped[str | None] = mapped_column(SafeString(128), nullable=True)
     input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     latency_refine_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_worker_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_evaluator_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_total_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -151,13 +149,13 @@ class OptimizationRun(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(36), unique=True)
-    task_type: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16), default="optimize")
-    trigger: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
-    decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[str] = mapped_column(SafeString(36), unique=True)
+    task_type: Mapped[str] = mapped_column(SafeString(64))
+    kind: Mapped[str] = mapped_column(SafeString(16), default="optimize")
+    trigger: Mapped[str] = mapped_column(SafeString(16))
+    status: Mapped[str] = mapped_column(SafeString(16))
+    decision: Mapped[str | None] = mapped_column(SafeString(32), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     incumbent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     new_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -165,6 +163,6 @@ class OptimizationRun(Base):
     candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
     improvement_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
     llm_calls: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from selfheal.services.common.text import TextModel
 
 FailureCategory = Literal[
     "no_code",
@@ -19,7 +21,7 @@ FailureCategory = Literal[
 ]
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(min_length=1, max_length=64)
@@ -29,21 +31,6 @@ class EvaluateRequest(BaseModel):
     worker_output: str = Field(max_length=1_000_000)
     tests: str | None = Field(default=None, max_length=200_000)
     entry_point: str | None = Field(default=None, max_length=128)
-
-    @field_validator("*")
-    @classmethod
-    def _valid_unicode(cls, value: object) -> object:
-        # JSON may escape a lone surrogate ("\\ud800"); no program text or answer holds one,
-        # and it cannot be encoded to run or to answer with.
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(
-                    f"holds a lone surrogate (\\u{ord(value[exc.start]):04x} at character "
-                    f"{exc.start}), which is not valid Unicode text"
-                ) from None
-        return value
 
 
 class EvaluationDetail(BaseModel):

@@ -6,7 +6,8 @@ import json
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from selfheal.core.config import Settings
 from selfheal.llm.base import Role
@@ -34,18 +35,38 @@ async def _stop(runtime: Runtime) -> None:
     await runtime.extras["evaluator"].aclose()
 
 
+def _is_code_request(request: Request) -> bool:
+    return request.method == "POST" and request.url.path == "/api/v1/request"
+
+
 async def _rejected(request: Request, exc: Exception) -> JSONResponse:
     """422 as everywhere, and a log row for a refused code request (every request that
     reached the manager leaves one)."""
     response = await errors.validation_error(request, exc)
-    if request.method == "POST" and request.url.path == "/api/v1/request":
+    if _is_code_request(request):
         content = json.loads(bytes(response.body))
         body = exc.body if isinstance(exc, RequestValidationError) else None
         content["request_id"] = await flows.log_rejected(
             request.app.state.runtime, body=body, message=content["message"]
         )
-        return JSONResponse(status_code=422, content=content)
+        return errors.AsciiJSONResponse(status_code=422, content=content)
     return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """As everywhere; a code request whose body cannot be parsed is refused with 422 and logged."""
+    response = await errors.http_error(request, exc)
+    message = errors.unparsable_body(exc)
+    if message is None or not _is_code_request(request):
+        return response
+    cause = exc.__cause__
+    raw = cause.object if isinstance(cause, UnicodeDecodeError) else b""
+    request_id = await flows.log_rejected(
+        request.app.state.runtime, body=bytes(raw), message=message
+    )
+    return errors.AsciiJSONResponse(
+        status_code=422, content={"message": message, "detail": message, "request_id": request_id}
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
     )
     app.add_exception_handler(RequestValidationError, _rejected)
+    app.add_exception_handler(HTTPException, _http_error)
     app.include_router(dashboard.router)
     app.mount("/dashboard/static", dashboard.static_files, name="dashboard-static")
     app.add_exception_handler(dashboard.NeedsKey, dashboard.needs_key_page)

@@ -13,6 +13,7 @@ from selfheal.core import metrics
 from selfheal.core.config import ServiceSettings
 from selfheal.core.errors import DownstreamUnavailable, NotFoundError
 from selfheal.core.logging import request_id_var
+from selfheal.services.common.auth import INTERNAL_HEADER
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.worker.schemas import TaskRequest, TaskResponse
 
@@ -21,10 +22,17 @@ R = TypeVar("R", bound=BaseModel)
 
 class ServiceClient:
     def __init__(
-        self, *, name: str, base_url: str, timeout_s: float, api_key: str | None = None
+        self,
+        *,
+        name: str,
+        base_url: str,
+        timeout_s: float,
+        api_key: str | None = None,
+        internal_token: str | None = None,
     ) -> None:
         self.name = name
         self._api_key = api_key
+        self._internal_token = internal_token
         self.base_url = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -43,7 +51,9 @@ class ServiceClient:
         rid = request_id_var.get()
         if rid:
             headers["x-request-id"] = rid
-        if self._api_key:
+        if self._internal_token:
+            headers[INTERNAL_HEADER] = self._internal_token
+        elif self._api_key:
             headers["x-api-key"] = self._api_key
         try:
             async with self.session.post(
@@ -53,7 +63,9 @@ class ServiceClient:
                 if resp.status in (401, 403):
                     metrics.DOWNSTREAM_ERRORS.labels(self.name).inc()
                     raise DownstreamUnavailable(
-                        self.name, "it refused our API key (SELFHEAL_API_KEY differs)"
+                        self.name,
+                        "it refused our credentials (SELFHEAL_INTERNAL_TOKEN or SELFHEAL_API_KEY "
+                        "differs)",
                     )
                 if resp.status == 404:
                     detail = _detail(payload)
@@ -96,10 +108,10 @@ def service_clients(settings: ServiceSettings) -> tuple[WorkerClient, EvaluatorC
     return (
         WorkerClient(
             name="worker", base_url=settings.worker_url, timeout_s=settings.request_timeout_s,
-            api_key=settings.api_key,
+            api_key=settings.api_key or settings.admin_api_key, internal_token=settings.internal_token,
         ),
         EvaluatorClient(
             name="evaluator", base_url=settings.evaluator_url, timeout_s=settings.request_timeout_s,
-            api_key=settings.api_key,
+            api_key=settings.api_key or settings.admin_api_key, internal_token=settings.internal_token,
         ),
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -133,6 +134,9 @@ async def handle_request(
         raise
     except UnknownTaskType:
         raise
+    except asyncio.CancelledError:  # shutdown mid-request: its row says so, not "completed"
+        status, error = "cancelled", "the request was cancelled before it finished"
+        raise
     except Exception as exc:
         status, error = "error", f"{type(exc).__name__}: {exc}"
         raise
@@ -178,19 +182,27 @@ async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
     if not isinstance(task_type, str) or not re.fullmatch(TASK_TYPE_PATTERN, task_type):
         task_type = "unknown" if "task_type" in data else "code_generation"
     user_input = data.get("user_input")
+    if not isinstance(user_input, str):
+        user_input = body.decode("utf-8", "backslashreplace") if isinstance(body, bytes) else (
+            json.dumps(body, default=str)
+        )  # fmt: skip
     row = {
         "request_id": request_id,
         "task_type": task_type,
         "status": "rejected",
-        "user_input": (
-            user_input if isinstance(user_input, str) else json.dumps(body, default=str)
-        )[:2000],
+        "user_input": _storable(user_input[:2000]),
         "evaluation_passed": False,
-        "error": message[:2000],
+        "error": _storable(message[:2000]),
     }
     try:
         async with runtime.sessionmaker() as session:
             await execution_logs.insert(session, **row)
-    except SQLAlchemyError as exc:  # the client gets its 422 regardless
+    except (SQLAlchemyError, OSError) as exc:  # the client gets its 422 regardless
         log.error("could not log a rejected request: %s", exc)
     return request_id
+
+
+def _storable(text: str) -> str:
+    """Text a database can hold: a lone surrogate (refused, so kept only for the record) is
+    written as its escape, ``\\ud800``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from selfheal.db import execution_logs, optimization_runs
+from selfheal.services.common.auth import require_admin_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import flows, optimizations, prompt_service
 from selfheal.services.manager.dashboard import queries as dashboard_queries
@@ -27,6 +28,9 @@ from selfheal.services.manager.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1")
+
+# Prompt changes and optimizer runs (SELFHEAL_ADMIN_API_KEY when set).
+ADMIN = [Depends(require_admin_key)]
 
 
 @router.post("/request", response_model=CodeResponse, tags=["requests"])
@@ -83,7 +87,10 @@ async def prompt_diff(
     return PlainTextResponse(text, media_type="text/x-diff")
 
 
-@router.post("/prompts/{task_type}", response_model=PromptOut, status_code=201, tags=["prompts"])
+@router.post(
+    "/prompts/{task_type}", response_model=PromptOut, status_code=201, tags=["prompts"],
+    dependencies=ADMIN,
+)  # fmt: skip
 async def create_prompt(task_type: str, body: PromptCreate, session: SessionDep) -> PromptOut:
     """Add a human-written version (active at once unless ``activate`` is false)."""
     if not _valid_task_type(task_type):
@@ -94,7 +101,10 @@ async def create_prompt(task_type: str, body: PromptCreate, session: SessionDep)
     )  # fmt: skip
 
 
-@router.post("/prompts/{task_type}/rollback", response_model=PromptOut, tags=["prompts"])
+@router.post(
+    "/prompts/{task_type}/rollback", response_model=PromptOut, tags=["prompts"],
+    dependencies=ADMIN,
+)  # fmt: skip
 async def rollback_prompt(task_type: str, body: RollbackRequest, session: SessionDep) -> PromptOut:
     """Re-activate an earlier version (default: the one live before the current)."""
     return await prompt_service.rollback(
@@ -113,7 +123,7 @@ async def list_optimizations(
     return [OptimizationRunOut.model_validate(r) for r in rows]
 
 
-@router.post("/optimizations/run", tags=["optimizations"])
+@router.post("/optimizations/run", tags=["optimizations"], dependencies=ADMIN)
 async def run_optimization(body: OptimizationRequest, optimizer: OptimizerDep) -> dict[str, Any]:
     """Run one optimization now (every due task type, or the one given) and return its report."""
     reports = await optimizations.optimize_pass(

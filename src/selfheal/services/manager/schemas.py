@@ -8,11 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from selfheal.services.common.text import TextModel
+
 TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 
-class CodeRequest(BaseModel):
+class CodeRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     user_input: str = Field(min_length=1, max_length=20_000, description="What to build")
@@ -40,6 +42,8 @@ class CodeRequest(BaseModel):
             ast.parse(value)
         except SyntaxError as exc:
             raise ValueError(f"tests are not valid Python: {exc.msg} (line {exc.lineno})") from None
+        except ValueError as exc:  # Python 3.11: "source code string cannot contain null bytes"
+            raise ValueError(f"tests are not valid Python: {exc}") from None
         return value
 
 
@@ -105,7 +109,7 @@ class PromptOut(BaseModel):
     stats: dict[str, float] | None = None
 
 
-class PromptCreate(BaseModel):
+class PromptCreate(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     content: str = Field(min_length=1, max_length=20_000)
@@ -120,7 +124,7 @@ class PromptCreate(BaseModel):
         return value
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     to_version: int | None = Field(default=None, ge=1)
@@ -128,7 +132,7 @@ class RollbackRequest(BaseModel):
     trigger: Literal["api", "cli"] = "api"
 
 
-class OptimizationRequest(BaseModel):
+class OptimizationRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     task_type: str | None = Field(default=None, pattern=TASK_TYPE_PATTERN)

@@ -8,9 +8,10 @@ reject -> an ``optimization_runs`` row with every score.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfheal.core import metrics
 from selfheal.core.config import OptimizerSettings
-from selfheal.core.errors import LLMError, SelfhealError
 from selfheal.db import execution_logs, optimization_runs
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.models import OptimizationRun, Prompt, utcnow
@@ -92,6 +92,42 @@ async def due_failures(
     return count, versions
 
 
+async def failure_backoff(
+    session: AsyncSession, *, task_type: str, settings: OptimizerSettings
+) -> float:
+    """Seconds the watcher still waits before another run of ``task_type`` (0: none).
+
+    Read from ``optimization_runs`` (so it holds across restarts and replicas): after n
+    failed runs in a row the wait is ``failure_backoff_s * 2**(n-1)``, capped at
+    ``failure_backoff_max_s``, counted from the last failure's end.
+    """
+    if settings.failure_backoff_s <= 0:
+        return 0.0
+    cap = max(settings.failure_backoff_max_s, settings.failure_backoff_s)
+    # Enough rows for the doubling to reach the cap; more would not lengthen the wait.
+    limit = 1 + max(0, math.ceil(math.log2(cap / settings.failure_backoff_s)))
+    rows = (
+        await session.execute(
+            select(OptimizationRun.status, OptimizationRun.finished_at)
+            .where(
+                OptimizationRun.task_type == task_type,
+                OptimizationRun.kind == "optimize",
+                OptimizationRun.finished_at.is_not(None),
+            )
+            .order_by(OptimizationRun.finished_at.desc())
+            .limit(limit)
+        )
+    ).all()
+    failures = next((i for i, row in enumerate(rows) if row.status != "failed"), len(rows))
+    if failures == 0:
+        return 0.0
+    last: datetime = rows[0].finished_at
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    wait = min(settings.failure_backoff_s * 2.0 ** (failures - 1), cap)
+    return max(0.0, wait - (utcnow() - last).total_seconds())
+
+
 def _unique(rows: list[Any], limit: int) -> list[Any]:
     seen, out = set(), []
     for row in rows:
@@ -163,7 +199,7 @@ async def run_optimization(
             await session.commit()
             try:
                 await _optimize(deps, session, run=run, incumbent=active, versions=versions)
-            except (LLMError, SelfhealError, OSError) as exc:
+            except Exception as exc:  # any failure is recorded as one failed run, then backed off
                 log.exception("optimizer run %s failed", run.run_id)
                 await session.rollback()
                 optimization_runs.finish(

@@ -14,6 +14,7 @@ from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.job import (
     OptimizerDeps,
     due_failures,
+    failure_backoff,
     run_optimization,
     task_types,
 )
@@ -27,6 +28,7 @@ class Watcher:
         self.wake = asyncio.Event()
         self.reports: list[dict[str, Any]] = []
         self._stopping = False
+        self._backing_off: set[str] = set()
 
     def poke(self, task_type: str | None = None) -> None:
         """Something failed: look now instead of at the next tick."""
@@ -54,15 +56,28 @@ class Watcher:
                         }
                     )
                 count, _ = await due_failures(session, task_type=name, settings=settings)
-                if count >= settings.failure_threshold:
-                    due.append(name)
+                if count < settings.failure_threshold:
+                    continue
+                wait = await failure_backoff(session, task_type=name, settings=settings)
+                if wait > 0:
+                    self._note_backoff(name, wait)
+                    continue
+                due.append(name)
         if due and settings.debounce_s > 0:
             # A burst of failures makes one run: let the burst land first.
             await asyncio.sleep(settings.debounce_s)
         for name in due:
+            self._backing_off.discard(name)
             done.append(await run_optimization(self.deps, task_type=name, trigger="watcher"))
         self.reports.extend(done)
         return done
+
+    def _note_backoff(self, task_type: str, wait: float) -> None:
+        if task_type not in self._backing_off:  # once per wait, not once a tick
+            self._backing_off.add(task_type)
+            log.warning(
+                "optimizer runs for %s keep failing; next attempt in %.0f s", task_type, wait
+            )
 
     async def run(self) -> None:
         url = str(self.deps.engine.url.render_as_string(hide_password=False))

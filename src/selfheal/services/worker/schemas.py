@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from selfheal.services.common.text import TextModel
 
-class TaskRequest(BaseModel):
+
+class TaskRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: str = Field(min_length=1, max_length=64)

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog, OptimizationRun, Prompt, PromptAuthor, utcnow
+from selfheal.db.types import SafeText
 from selfheal.services.manager.dashboard import version_stats
 from selfheal.services.manager.schemas import LiveVersion, SystemStatus
 
@@ -153,11 +154,16 @@ def _request_columns() -> list[Any]:
         _LOG.evaluation_score, _LOG.failure_category, _LOG.prompt_version, _LOG.provider,
         _LOG.model, _LOG.input_tokens, _LOG.output_tokens, _LOG.latency_total_ms,
         _LOG.created_at,
-        func.substr(_LOG.user_input, 1, EXCERPT_CHARS).label("input_excerpt"),
-        func.substr(_LOG.worker_output, 1, EXCERPT_CHARS).label("output_excerpt"),
-        func.substr(_LOG.error, 1, EXCERPT_CHARS).label("error_excerpt"),
+        _excerpt(_LOG.user_input).label("input_excerpt"),
+        _excerpt(_LOG.worker_output).label("output_excerpt"),
+        _excerpt(_LOG.error).label("error_excerpt"),
         cast(llm_calls, Integer).label("llm_calls"),
     ]  # fmt: skip
+
+
+def _excerpt(column: Any) -> ColumnElement[str]:
+    # Typed as the column so that PostgreSQL's escaped NUL reads back as NUL (db.types).
+    return type_coerce(func.substr(column, 1, EXCERPT_CHARS), SafeText())
 
 
 async def requests_page(

@@ -4,7 +4,6 @@ and keeps it in an HttpOnly cookie."""
 
 from __future__ import annotations
 
-import hmac
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from selfheal import __version__
 from selfheal.core.errors import NotFoundError
 from selfheal.db import execution_logs
-from selfheal.services.common.auth import presented_key
+from selfheal.services.common.auth import client_keys, key_matches, presented_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import prompt_service
 from selfheal.services.manager.dashboard import page
@@ -41,12 +40,12 @@ class NeedsKey(Exception):
         self.wrong = wrong
 
 
-def _key_ok(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+def _key_ok(given: str | None, expected: list[str]) -> bool:
+    return any(key_matches(given, key) for key in expected)
 
 
 async def require_dashboard_key(request: Request, runtime: RuntimeDep) -> None:
-    expected = runtime.settings.service.api_key
+    expected = client_keys(runtime.settings.service)
     if not expected:
         return
     given = presented_key(request) or request.cookies.get(COOKIE)
@@ -87,7 +86,7 @@ async def dashboard(
     key: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """The whole page: healing over time, live prompts, history, runs, failures, requests."""
-    expected = runtime.settings.service.api_key
+    expected = client_keys(runtime.settings.service)
     if expected and key is not None:
         if not _key_ok(key, expected):
             raise NeedsKey(wrong=True)
