@@ -77,6 +77,27 @@ async def _provider_of(client: httpx.AsyncClient, samples: list[Sample]) -> str 
     return str(provider) if provider else None
 
 
+def _good_pass_rate(samples: list[Sample]) -> float | None:
+    good = [s for s in samples if s.phase == "good"]
+    return _mean([float(s.passed) for s in good]) if good else None
+
+
+def _healed(results: list[dict[str, Any]], samples: list[Sample], *, simulated: bool) -> bool:
+    """Every cycle promoted a new prompt and got the pass rate back. The simulator must reach
+    95% after healing and on held-out inputs; a real model must get back within 5 points of
+    what it did under the seed prompt (100% when that was not measured) on the inputs that
+    failed, its held-out figure is reported beside it: it measures the model as much as the
+    prompt."""
+    good = _good_pass_rate(samples)
+    target = 0.95 if simulated or good is None else max(0.0, good - 0.05)
+    return bool(results) and all(
+        r["promoted_version"] is not None
+        and r["after_pass_rate"] >= target
+        and (not simulated or r["heldout_pass_rate"] >= 0.95)
+        for r in results
+    )
+
+
 def source_label(provider: str | None) -> str:
     """``simulation`` for the offline model: its heals prove the plumbing, not a capability."""
     if provider == "offline":
@@ -191,12 +212,8 @@ async def run_heal_benchmark(
         "provider": provider,
         "manager_url": manager_url,
         "cycles": results,
-        "healed": all(
-            r["after_pass_rate"] >= 0.95
-            and r["heldout_pass_rate"] >= 0.95
-            and r["promoted_version"] is not None
-            for r in results
-        ),
+        "healed": _healed(results, samples, simulated=provider == "offline"),
+        "good_pass_rate": _good_pass_rate(samples),
         "samples": [s.__dict__ for s in samples],
     }
     write_reports(summary, output_dir)
