@@ -181,7 +181,7 @@ def test_malformed_bodies_are_client_errors(
         {"worker_output": "```python\nprint('\\x1b[31m', '\\ud800')\ndef add(a, b):\n    return a + b\n```"},
         {"worker_output": "```python\nimport sys\nsys.stdout.buffer.write(bytes(range(256)) * 100)\ndef add(a, b):\n    return a + b\n```"},
         {"worker_output": 5},
-        {"tests": ["assert 1"]},
+        {"tests": ["assert add(1, 2) == 3"]},  # a list, not the text of the tests
         {"extra_field": 1},
         {"request_id": ""},
     ],

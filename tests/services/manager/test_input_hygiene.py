@@ -29,7 +29,7 @@ def test_control_characters_are_stored_and_returned_faithfully(client: httpx.Cli
         "/api/v1/request",
         json={
             "user_input": "Write a fibonacci function " + ODD,
-            "tests": "# " + ODD.replace("\x00", "") + "\nassert True\n",
+            "tests": "# " + ODD.replace("\x00", "") + "\nassert fib(10) == 55\n",
         },
     )
     assert resp.status_code == 200, resp.text
@@ -54,7 +54,7 @@ def test_a_prompt_with_nul_is_stored_faithfully(client: httpx.Client) -> None:
     [
         ('{"user_input": "fib \\ud800"}', "lone surrogate"),
         ('{"user_input": "fib", "tests": "assert \\udfff"}', "lone surrogate"),
-        ('{"user_input": "fib", "tests": "assert 1\\u0000"}', "tests"),
+        ('{"user_input": "fib", "tests": "assert fib(3) == 2\\u0000"}', "tests"),
         ('{"user_input": "fib", "task_type": "a\\u0000"}', "task_type"),
     ],
 )
