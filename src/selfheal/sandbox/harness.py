@@ -679,7 +679,7 @@ class Peer:
             raise ProtocolError("malformed request")
         op, handle = message[0], message[1]
         if op == "sync" and not self.codec.strict:  # the tests changed containers we hold
-            self._sync_containers(message[2])
+            _sync_containers(self.codec, self._aliases, message[2])
             return None, None
         if op == "forget" and not self.codec.strict:  # a new unit: earlier containers go
             self._aliases.clear()
@@ -750,24 +750,6 @@ class Peer:
             extra = dict(extra or {})
             extra["aliases"] = updates
         return extra
-
-    def _sync_containers(self, updates):
-        for pair in _as_list(updates):
-            if type(pair) is not tuple or len(pair) != 2:
-                continue
-            entry = self._aliases.get(pair[0])
-            if entry is None:
-                continue
-            held, value = entry[0], self.codec.decode(pair[1])
-            if type(held) is not type(value):
-                continue
-            if type(held) is list:
-                held[:] = value
-            else:
-                held.clear()
-                held.update(value)
-            with contextlib.suppress(Exception):
-                entry[1] = self.codec.encode(held)
 
     def _adopt(self, args, tokens):
         """Arguments that are containers of the tests: one object here per container there,
@@ -943,7 +925,7 @@ def _call_peer(proxy, op, *args):
     reply = peer.request(op, object.__getattribute__(proxy, "_id"), *args)
     extra = reply[2]
     if type(extra) is dict and type(extra.get("aliases")) is list:
-        _apply_aliases(peer, extra["aliases"])
+        _sync_containers(peer.codec, peer.containers, extra["aliases"])
     return peer.codec.decode(reply[1]), extra
 
 
@@ -959,22 +941,25 @@ def _send_container_changes(peer):
         peer.request("sync", 0, updates)
 
 
-def _apply_aliases(peer, updates):
-    for pair in updates:
+def _sync_containers(codec, table, updates):
+    """Bring the containers held in ``table`` (id -> [object, last sent form]) up to date
+    with the other side's ``updates`` ((id, value) pairs): both sides of an alias use it."""
+    for pair in _as_list(updates):
         if type(pair) is not tuple or len(pair) != 2:
             continue
-        entry = peer.containers.get(pair[0])
+        entry = table.get(pair[0])
         if entry is None:
             continue
-        original, value = entry[0], peer.codec.decode(pair[1])
-        if type(value) is not type(original):
+        held, value = entry[0], codec.decode(pair[1])
+        if type(held) is not type(value):
             continue
-        if isinstance(original, list):
-            original[:] = value
+        if type(held) is list:
+            held[:] = value
         else:
-            original.clear()
-            original.update(value)
-        entry[1] = peer.codec.encode(original)
+            held.clear()
+            held.update(value)
+        with contextlib.suppress(Exception):
+            entry[1] = codec.encode(held)
 
 
 def _delegated(proxy, op, *args):
