@@ -231,6 +231,44 @@ class LiveStack:
         return int(self.proc.returncode)
 
 
+class Service:
+    """One service as a real process (``selfheal serve NAME``, what a container runs) on a
+    free port, with the offline model unless ``env`` says otherwise."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        self.port = free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
+        full.update({**OFFLINE_ENV, **env})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "selfheal.cli.main", "serve", name, "--host", "127.0.0.1", "--port", str(self.port)],
+            env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the {name} service did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

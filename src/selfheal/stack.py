@@ -131,7 +131,8 @@ class Stack:
                 out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", target, "--host", self.config.host,
-                 "--port", str(self.config.port(name)), "--log-level", "warning", "--no-access-log"],
+                 "--port", str(self.config.port(name)), "--log-level", "warning", "--no-access-log",
+                 "--timeout-graceful-shutdown", str(get_settings().service.drain_s)],
                 env={**os.environ, **env}, stdout=out, stderr=out,
             )  # fmt: skip
         self.wait_healthy()

@@ -151,8 +151,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         default_port = {"manager": 8000, "worker": 8001, "evaluator": 8002}[service]
         uvicorn.run(
-            APPS[service], factory=True, host=host, port=port or default_port, access_log=False
-        )
+            APPS[service], factory=True, host=host, port=port or default_port, access_log=False,
+            timeout_graceful_shutdown=settings().service.drain_s,
+        )  # fmt: skip
 
     @app.command("migrate")
     def migrate(

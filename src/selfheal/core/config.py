@@ -320,6 +320,16 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, validation_alias="MAX_BODY_BYTES")
     max_input_chars: int = Field(default=20_000, validation_alias="MAX_INPUT_CHARS")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # Admission (services/common/admission.py): /api requests served at once per service
+    # (one more is shed with 503 + Retry-After); the manager's per-key rate limit, `limits`
+    # syntax ("20/second;600/minute"), off unless set, counted in the storage URI given.
+    max_in_flight: int = Field(default=64, ge=1, validation_alias="SERVICE_MAX_IN_FLIGHT")
+    rate_limit: str | None = Field(default=None, validation_alias="SELFHEAL_RATE_LIMIT")
+    rate_limit_storage: str = Field(
+        default="memory://", validation_alias="SELFHEAL_RATE_LIMIT_STORAGE"
+    )
+    # On SIGTERM a service stops accepting and lets in-flight requests finish for this long.
+    drain_s: int = Field(default=30, ge=0, validation_alias="SERVICE_DRAIN_S")
     # Roles (all off unless set): the client key sends requests and reads results; the admin
     # key may also change prompts and run the optimizer (without one, the client key may);
     # the internal token is what the worker and evaluator accept (from the manager and the
@@ -355,6 +365,22 @@ class ServiceSettings(BaseSettings):
                 "could change prompts"
             )
         return self
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None or not value.strip() or value.strip().lower() == "off":
+            return None
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"SELFHEAL_RATE_LIMIT={value!r} is not a rate limit; write it like "
+                "'20/second' or '20/second;600/minute'"
+            ) from None
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod

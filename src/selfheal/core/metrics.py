@@ -72,3 +72,8 @@ SANDBOX_ISOLATION = Gauge(
 DOWNSTREAM_ERRORS = Counter(
     "selfheal_downstream_errors_total", "Calls to another service that failed", ["target"]
 )
+REQUESTS_SHED = Counter(
+    "selfheal_requests_shed_total",
+    "API requests refused before any work: rate_limited (429) or overloaded (503)",
+    ["service", "reason"],
+)

@@ -3,44 +3,13 @@ request is still logged; /ready tells when the database is gone."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import OFFLINE_ENV, free_port, new_sqlite_database
-
-
-class Service:
-    def __init__(self, app: str, env: dict[str, str]) -> None:
-        self.port = free_port()
-        full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
-        full.update({**OFFLINE_ENV, **env})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(self.port), "--log-level", "warning"],
-            env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/health", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{app} did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+from tests.conftest import Service, free_port, new_sqlite_database
 
 
 @pytest.fixture
@@ -61,7 +30,7 @@ def test_worker_down_is_a_503_with_the_request_id_and_a_log_row(
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     manager = Service(
-        "selfheal.services.manager.app:create_app",
+        "manager",
         {"DATABASE_URL": db, "WORKER_URL": closed, "EVALUATOR_URL": closed},
     )
     services.append(manager)
@@ -77,10 +46,10 @@ def test_worker_down_is_a_503_with_the_request_id_and_a_log_row(
 
 
 def test_evaluator_down_keeps_the_worker_output(db: str, services: list[Service]) -> None:
-    worker = Service("selfheal.services.worker.app:create_app", {"DATABASE_URL": db})
+    worker = Service("worker", {"DATABASE_URL": db})
     services.append(worker)
     manager = Service(
-        "selfheal.services.manager.app:create_app",
+        "manager",
         {
             "DATABASE_URL": db,
             "WORKER_URL": worker.url,
@@ -100,7 +69,7 @@ def test_evaluator_down_keeps_the_worker_output(db: str, services: list[Service]
 def test_ready_is_503_without_a_database(tmp_path: Path, services: list[Service]) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "x.db"
     worker = Service(
-        "selfheal.services.worker.app:create_app",
+        "worker",
         {"DATABASE_URL": f"sqlite+aiosqlite:///{missing}"},
     )
     services.append(worker)

@@ -82,7 +82,10 @@ def test_a_provider_that_refuses_connections_is_retried_with_backoff(
     finally:
         assert stack.stop() == 0
     assert runs, "the watcher made no run:\n" + stack.logs()[-3000:]
-    assert {r["status"] for r in runs} == {"failed"}
+    # The snapshot may catch one attempt still failing (slow on a loaded machine): at most one.
+    finished = [r for r in runs if r["status"] != "running"]
+    assert len(runs) - len(finished) <= 1, runs
+    assert {r["status"] for r in finished} == {"failed"}
     # Every tick (0.2 s) would make ~45 rows; 1 s doubling makes one at ~0, 1, 3 and 7 s.
     assert 2 <= len(runs) <= 5, [r["started_at"] for r in runs]
-    assert all(r["error"] and "openai" in r["error"] for r in runs), runs[0]["error"]
+    assert all(r["error"] and "openai" in r["error"] for r in finished), finished[0]["error"]

@@ -12,6 +12,7 @@ from selfheal.core.config import Settings, get_settings
 from selfheal.core.logging import configure_logging
 from selfheal.llm.base import Role
 from selfheal.services.common import errors, health
+from selfheal.services.common.admission import Admission, admission_for
 from selfheal.services.common.auth import require_api_key
 from selfheal.services.common.middleware import ServiceMiddleware
 from selfheal.services.common.runtime import Runtime, open_runtime
@@ -47,6 +48,7 @@ def create_service_app(
             await runtime.aclose()
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    app.add_middleware(Admission, **admission_for(service, settings.service))  # type: ignore[arg-type]
     app.add_middleware(
         ServiceMiddleware, service=service, max_body_bytes=settings.service.max_body_bytes
     )
