@@ -81,6 +81,24 @@ def register(app: typer.Typer) -> None:
                 )
             )
 
+    @app.command("approve")
+    def approve(
+        run_id: str = typer.Argument(..., help="The run holding the candidate (selfheal logs)"),
+        reject: bool = typer.Option(False, "--reject", help="Reject the candidate instead"),
+        reason: str = typer.Option("decided from the CLI", "--reason"),
+        url: UrlOption = DEFAULT_URL,
+        api_key: ApiKeyOption = None,
+        admin_key: AdminKeyOption = None,
+    ) -> None:
+        """Approve (or --reject) a winner held by OPTIMIZER_APPROVAL=admin."""
+        action = "reject" if reject else "approve"
+        with Api(url, admin_key or api_key) as api:
+            run = api.post(f"/api/v1/optimizations/{run_id}/{action}", {"reason": reason})
+        console.print(
+            Text(f"{run['task_type']}: v{run['new_version']} {run['decision']} — "
+                 f"{run['decision_reason']}")
+        )  # fmt: skip
+
     @app.command("watch")
     def watch() -> None:
         """Run the event-driven optimizer alone (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)."""

@@ -275,6 +275,9 @@ class OptimizerSettings(BaseSettings):
     min_improvement: float = 0.05
     regression_tolerance: float = 0.0
     rollout: Literal["direct", "canary"] = "direct"
+    # admin: a proven winner is stored as a candidate and goes live only when an admin approves
+    # it (POST /api/v1/optimizations/{run_id}/approve); no new run for that task type meanwhile.
+    approval: Literal["auto", "admin"] = "auto"
     canary_share: float = 0.2
     canary_min_requests: int = 5
     rollback_margin: float = 0.2

@@ -48,3 +48,17 @@ async def list_recent(
 
 async def get(session: AsyncSession, *, run_id: str) -> OptimizationRun | None:
     return await session.scalar(select(OptimizationRun).where(OptimizationRun.run_id == run_id))
+
+
+async def awaiting_approval(session: AsyncSession, *, task_type: str) -> OptimizationRun | None:
+    """The run of ``task_type`` whose winner waits for an admin, if any."""
+    return await session.scalar(
+        select(OptimizationRun)
+        .where(
+            OptimizationRun.task_type == task_type,
+            OptimizationRun.kind == "optimize",
+            OptimizationRun.status == "pending",
+        )
+        .order_by(OptimizationRun.id.desc())
+        .limit(1)
+    )

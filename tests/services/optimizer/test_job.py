@@ -300,3 +300,59 @@ async def test_the_golden_set_is_replayed_with_every_candidate(
         origins = {s["origin"] for s in candidate["scores"].values()}
         assert "golden" in origins
     assert report["candidates"][-1]["scores"]["golden-1"]["passed"] is True
+
+
+async def test_with_admin_approval_a_winner_waits_until_an_admin_approves_it(
+    harness: Harness,
+) -> None:
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 4)
+    deps = harness.deps(approval="admin")
+    report = await run_optimization(deps, task_type="code_generation", trigger="cli")
+    assert report["status"] == "pending" and report["decision"] == "awaiting_approval"
+    held = report["new_version"]
+    assert (await harness.active()).version == bad  # nothing went live
+    again = await run_optimization(deps, task_type="code_generation", trigger="cli", force=True)
+    assert again["decision"] == "awaiting_approval" and again["status"] == "skipped"
+
+    async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
+        approved = await client.post(f"/api/v1/optimizations/{report['run_id']}/approve")
+        twice = await client.post(f"/api/v1/optimizations/{report['run_id']}/approve")
+        unknown = await client.post("/api/v1/optimizations/no-such-run/reject", json={})
+    assert approved.status_code == 200, approved.text
+    assert (
+        approved.json()["status"] == "promoted"
+        and "approved by an admin" in (approved.json()["decision_reason"])
+    )
+    assert twice.status_code == 409 and "not awaiting approval" in twice.json()["detail"]
+    assert unknown.status_code == 404
+    assert (await harness.active()).version == held
+    healed = await asyncio.to_thread(harness.ask, 3)
+    assert all(r["evaluation_passed"] for r in healed)
+
+
+async def test_a_held_winner_can_be_rejected_and_goes_stale_when_the_prompt_changes(
+    harness: Harness,
+) -> None:
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 4)
+    deps = harness.deps(approval="admin")
+    first = await run_optimization(deps, task_type="code_generation", trigger="cli")
+    async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
+        rejected = await client.post(
+            f"/api/v1/optimizations/{first['run_id']}/reject", json={"reason": "wording"}
+        )
+        assert rejected.status_code == 200
+        assert rejected.json()["decision"] == "rejected_by_admin"
+        versions = (await client.get("/api/v1/prompts/code_generation/versions")).json()
+        assert {v["version"]: v["status"] for v in versions}[first["new_version"]] == "rejected"
+
+        # (the failures before the first run are spent on it: force a second one)
+        second = await run_optimization(
+            deps, task_type="code_generation", trigger="cli", force=True
+        )
+        assert second["decision"] == "awaiting_approval"
+        await client.post("/api/v1/prompts/code_generation/rollback", json={"to_version": 1})
+        stale = await client.post(f"/api/v1/optimizations/{second['run_id']}/approve")
+    assert stale.status_code == 409 and "changed since" in stale.json()["detail"]
+    assert (await harness.active()).version == 1 != bad

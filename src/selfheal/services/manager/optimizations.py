@@ -1,10 +1,13 @@
 """One optimizer pass as the API and `selfheal optimize --in-process` run it: heal what is
-due, then decide canaries and rollbacks of the task types it looked at."""
+due, then decide canaries and rollbacks of the task types it looked at. And an admin's
+decision on a winner held for approval (``OPTIMIZER_APPROVAL=admin``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from selfheal.db.models import OptimizationRun
+from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.job import OptimizerDeps, run_due
 from selfheal.services.optimizer.rollout import monitor
 
@@ -22,3 +25,18 @@ async def optimize_pass(
                     {"task_type": name, "decision": action.action, "decision_reason": action.reason}
                 )
     return reports
+
+
+async def decide(
+    deps: OptimizerDeps, *, run_id: str, approve: bool, reason: str
+) -> OptimizationRun:
+    """Approve (it goes live as the run would have put it) or reject a held candidate; one
+    transaction."""
+    async with deps.sessionmaker() as session:
+        if approve:
+            run = await rollout.approve(session, run_id=run_id, settings=deps.settings)
+        else:
+            run = await rollout.reject(session, run_id=run_id, reason=reason)
+        await session.commit()
+        await session.refresh(run)
+        return run

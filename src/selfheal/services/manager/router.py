@@ -16,6 +16,7 @@ from selfheal.services.manager.dashboard import queries as dashboard_queries
 from selfheal.services.manager.deps import EvaluatorDep, OptimizerDep, WorkerDep
 from selfheal.services.manager.schemas import (
     TASK_TYPE_PATTERN,
+    ApprovalDecision,
     CodeRequest,
     CodeResponse,
     ExecutionLogOut,
@@ -130,6 +131,33 @@ async def run_optimization(body: OptimizationRequest, optimizer: OptimizerDep) -
         optimizer, trigger="api", task_type=body.task_type, force=body.force
     )
     return {"runs": reports}
+
+
+@router.post(
+    "/optimizations/{run_id}/approve", response_model=OptimizationRunOut, tags=["optimizations"],
+    dependencies=ADMIN,
+)  # fmt: skip
+async def approve_optimization(
+    run_id: str, optimizer: OptimizerDep, body: ApprovalDecision | None = None
+) -> OptimizationRunOut:
+    """Put a winner held for approval (OPTIMIZER_APPROVAL=admin) live; 409 when the run is not
+    waiting or the live prompt changed since it was proven."""
+    reason = (body or ApprovalDecision()).reason
+    run = await optimizations.decide(optimizer, run_id=run_id, approve=True, reason=reason)
+    return OptimizationRunOut.model_validate(run)
+
+
+@router.post(
+    "/optimizations/{run_id}/reject", response_model=OptimizationRunOut, tags=["optimizations"],
+    dependencies=ADMIN,
+)  # fmt: skip
+async def reject_optimization(
+    run_id: str, optimizer: OptimizerDep, body: ApprovalDecision | None = None
+) -> OptimizationRunOut:
+    """Reject a winner held for approval: its version is marked rejected."""
+    reason = (body or ApprovalDecision()).reason
+    run = await optimizations.decide(optimizer, run_id=run_id, approve=False, reason=reason)
+    return OptimizationRunOut.model_validate(run)
 
 
 @router.get("/status", response_model=SystemStatus, tags=["status"])

@@ -139,6 +139,14 @@ class OptimizationRequest(TextModel):
     force: bool = False
 
 
+class ApprovalDecision(TextModel):
+    """An admin's answer to a candidate held by ``OPTIMIZER_APPROVAL=admin``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="decided through the API", max_length=2_000)
+
+
 class OptimizationRunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -29,7 +29,7 @@ from selfheal.services.optimizer.golden import load_golden
 from selfheal.services.optimizer.history import history_candidates
 from selfheal.services.optimizer.lock import task_lock
 from selfheal.services.optimizer.replay import Replayer, ReplayItem, replay_all
-from selfheal.services.optimizer.rollout import promote
+from selfheal.services.optimizer.rollout import AWAITING, promote
 from selfheal.services.optimizer.search import (
     Candidate,
     SearchInputs,
@@ -185,6 +185,11 @@ async def run_optimization(
             if active is None:
                 return {"task_type": task_type, "status": "skipped", "decision": "no_prompt",
                         "decision_reason": f"task type {task_type!r} has no active prompt"}  # fmt: skip
+            held = await optimization_runs.awaiting_approval(session, task_type=task_type)
+            if held is not None:
+                return {"task_type": task_type, "status": "skipped", "decision": "awaiting_approval",
+                        "decision_reason": f"run {held.run_id} holds v{held.new_version} for an admin's "
+                        "approval; approve or reject it first"}  # fmt: skip
             if count < settings.failure_threshold and not force:
                 log.info(
                     "nothing to optimize for %s: %d failure(s) in the window, threshold %d",
@@ -295,6 +300,14 @@ async def _optimize(
         session, task_type=task_type, content=best.prompt, parent_version=incumbent.version,
         reason=f"{found.summary}; {best.rationale}"[:2000], settings=settings,
     )  # fmt: skip
+    if settings.approval == "admin":
+        optimization_runs.finish(
+            run, status=AWAITING, decision="awaiting_approval", new_version=prompt.version,
+            reason=f"{verdict.reason}; held for an admin's approval (OPTIMIZER_APPROVAL=admin)",
+        )  # fmt: skip
+        log.warning("optimizer holds v%s for %s for approval: %s", prompt.version, task_type,
+                    verdict.reason)  # fmt: skip
+        return
     decision = "canary" if settings.rollout == "canary" else "promoted"
     optimization_runs.finish(
         run, status="promoted", decision=decision, reason=verdict.reason, new_version=prompt.version

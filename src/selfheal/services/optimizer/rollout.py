@@ -9,12 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core import metrics
 from selfheal.core.config import OptimizerSettings
-from selfheal.core.errors import ConflictError
+from selfheal.core.errors import ConflictError, NotFoundError
 from selfheal.db import execution_logs, optimization_runs
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import Prompt, PromptAuthor, PromptStatus
+from selfheal.db.models import OptimizationRun, Prompt, PromptAuthor, PromptStatus
 
 log = logging.getLogger(__name__)
+
+# A run whose winner waits for an admin (OPTIMIZER_APPROVAL=admin): its status.
+AWAITING = "pending"
 
 
 async def promote(
@@ -26,7 +29,8 @@ async def promote(
     reason: str,
     settings: OptimizerSettings,
 ) -> Prompt:
-    """Store the winner as a new version and make it live (directly or as a canary)."""
+    """Store the winner as a new version and make it live (directly or as a canary), or,
+    with ``OPTIMIZER_APPROVAL=admin``, keep it a candidate until an admin approves it."""
     prompt = await prompt_repo.create_version(
         session,
         task_type=task_type,
@@ -35,14 +39,70 @@ async def promote(
         reason=reason,
         parent_version=parent_version,
     )
+    if settings.approval == "auto":
+        await go_live(session, prompt, settings=settings)
+    return prompt
+
+
+async def go_live(session: AsyncSession, prompt: Prompt, *, settings: OptimizerSettings) -> None:
+    """Serve a stored version: as a canary beside the active prompt, or as the active one."""
     if settings.rollout == "canary":
         await prompt_repo.start_canary(
-            session, task_type=task_type, version=prompt.version, share=settings.canary_share
-        )
+            session, task_type=prompt.task_type, version=prompt.version,
+            share=settings.canary_share,
+        )  # fmt: skip
     else:
-        await prompt_repo.activate(session, task_type=task_type, version=prompt.version)
-        metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(prompt.version)
-    return prompt
+        await prompt_repo.activate(session, task_type=prompt.task_type, version=prompt.version)
+        metrics.ACTIVE_PROMPT_VERSION.labels(prompt.task_type, "active").set(prompt.version)
+
+
+async def _pending_run(session: AsyncSession, run_id: str) -> tuple[OptimizationRun, Prompt]:
+    run = await optimization_runs.get(session, run_id=run_id)
+    if run is None or run.kind != "optimize":
+        raise NotFoundError(f"no optimization run {run_id!r}")
+    if run.status != AWAITING or run.new_version is None:
+        raise ConflictError(f"run {run_id} is not awaiting approval (its status is {run.status!r})")
+    prompt = await prompt_repo.get_version(
+        session, task_type=run.task_type, version=run.new_version
+    )
+    if prompt is None:  # pragma: no cover - the run names a version it stored
+        raise NotFoundError(f"run {run_id} names version {run.new_version}, which is gone")
+    return run, prompt
+
+
+async def approve(
+    session: AsyncSession, *, run_id: str, settings: OptimizerSettings
+) -> OptimizationRun:
+    """An admin's yes to a held candidate: it goes live as the run would have put it. Refused
+    when the live prompt has changed since the run proved it against the incumbent (flushes;
+    the caller commits)."""
+    run, prompt = await _pending_run(session, run_id)
+    active = await prompt_repo.get_active(session, task_type=run.task_type)
+    if active is None or active.version != run.incumbent_version:
+        live = active.version if active else None
+        raise ConflictError(
+            f"the live prompt of {run.task_type!r} changed since run {run_id} (v"
+            f"{run.incumbent_version} then, v{live} now): its candidate was proven against a "
+            "prompt that is no longer live; reject it and let the optimizer run again"
+        )
+    await go_live(session, prompt, settings=settings)
+    run.status = "promoted"
+    run.decision = "canary" if settings.rollout == "canary" else "promoted"
+    run.decision_reason = f"{run.decision_reason}; approved by an admin"[:2000]
+    await session.flush()
+    log.warning("an admin approved v%s for %s (run %s)", prompt.version, run.task_type, run_id)
+    return run
+
+
+async def reject(session: AsyncSession, *, run_id: str, reason: str) -> OptimizationRun:
+    """An admin's no: the held candidate is rejected and the run closed (flushes)."""
+    run, prompt = await _pending_run(session, run_id)
+    await prompt_repo.set_status(session, prompt=prompt, status=PromptStatus.REJECTED)
+    run.status = "rejected"
+    run.decision = "rejected_by_admin"
+    run.decision_reason = f"rejected by an admin: {reason}"[:2000]
+    await session.flush()
+    return run
 
 
 async def rollback(
