@@ -269,6 +269,21 @@ class Service:
         self.proc.wait(timeout=10)
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A migrated SQLite database for services started one by one (``services``)."""
+    return new_sqlite_database(tmp_path)
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    """Service processes a test starts (append them); all stopped after it."""
+    started: list[Service] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

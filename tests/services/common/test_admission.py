@@ -8,7 +8,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,22 +15,9 @@ import pytest
 from selfheal.core.config import ServiceSettings
 from selfheal.llm.providers.offline.catalog import by_id
 from selfheal.testing.protocol_servers import Fault, OpenAIServer
-from tests.conftest import Service, new_sqlite_database
+from tests.conftest import Service
 
 KEY = "sk-admission-test-0123456789"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return new_sqlite_database(tmp_path)
-
-
-@pytest.fixture
-def services() -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for s in started:
-        s.stop()
 
 
 @pytest.fixture
@@ -65,7 +51,8 @@ def test_the_manager_rate_limits_each_key_with_retry_after(
 
     assert first == [200, 200, 200]
     assert refused.status_code == 429
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # the window opened with the first call a moment ago: the wait is the rest of the minute
+    assert int(refused.headers["retry-after"]) in range(50, 61)
     assert "3 per 1 minute" in refused.json()["detail"]
     assert refused.json()["request_id"]
     assert other.status_code == 200  # another key has its own window

@@ -3,26 +3,11 @@ request is still logged; /ready tells when the database is gone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import Service, free_port, new_sqlite_database
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return new_sqlite_database(tmp_path)
-
-
-@pytest.fixture
-def services() -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for s in started:
-        s.stop()
+from tests.conftest import Service, free_port
 
 
 def test_worker_down_is_a_503_with_the_request_id_and_a_log_row(

@@ -302,12 +302,17 @@ async def test_the_golden_set_is_replayed_with_every_candidate(
     assert report["candidates"][-1]["scores"]["golden-1"]["passed"] is True
 
 
+async def _sabotaged_with_approval(harness: Harness) -> tuple[int, OptimizerDeps]:
+    """The sabotage live with enough failures to trigger, and deps that hold winners."""
+    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
+    await asyncio.to_thread(harness.ask, 4)
+    return bad, harness.deps(approval="admin")
+
+
 async def test_with_admin_approval_a_winner_waits_until_an_admin_approves_it(
     harness: Harness,
 ) -> None:
-    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
-    await asyncio.to_thread(harness.ask, 4)
-    deps = harness.deps(approval="admin")
+    bad, deps = await _sabotaged_with_approval(harness)
     report = await run_optimization(deps, task_type="code_generation", trigger="cli")
     assert report["status"] == "pending" and report["decision"] == "awaiting_approval"
     held = report["new_version"]
@@ -334,9 +339,7 @@ async def test_with_admin_approval_a_winner_waits_until_an_admin_approves_it(
 async def test_a_held_winner_can_be_rejected_and_goes_stale_when_the_prompt_changes(
     harness: Harness,
 ) -> None:
-    bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
-    await asyncio.to_thread(harness.ask, 4)
-    deps = harness.deps(approval="admin")
+    bad, deps = await _sabotaged_with_approval(harness)
     first = await run_optimization(deps, task_type="code_generation", trigger="cli")
     async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
         rejected = await client.post(

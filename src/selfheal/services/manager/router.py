@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -134,29 +134,21 @@ async def run_optimization(body: OptimizationRequest, optimizer: OptimizerDep) -
 
 
 @router.post(
-    "/optimizations/{run_id}/approve", response_model=OptimizationRunOut, tags=["optimizations"],
-    dependencies=ADMIN,
+    "/optimizations/{run_id}/{decision}", response_model=OptimizationRunOut,
+    tags=["optimizations"], dependencies=ADMIN,
 )  # fmt: skip
-async def approve_optimization(
-    run_id: str, optimizer: OptimizerDep, body: ApprovalDecision | None = None
+async def decide_optimization(
+    run_id: str,
+    decision: Literal["approve", "reject"],
+    optimizer: OptimizerDep,
+    body: ApprovalDecision | None = None,
 ) -> OptimizationRunOut:
-    """Put a winner held for approval (OPTIMIZER_APPROVAL=admin) live; 409 when the run is not
-    waiting or the live prompt changed since it was proven."""
+    """Approve (it goes live) or reject a winner held for approval (OPTIMIZER_APPROVAL=admin);
+    409 when the run is not waiting, or on approval when the live prompt changed since."""
     reason = (body or ApprovalDecision()).reason
-    run = await optimizations.decide(optimizer, run_id=run_id, approve=True, reason=reason)
-    return OptimizationRunOut.model_validate(run)
-
-
-@router.post(
-    "/optimizations/{run_id}/reject", response_model=OptimizationRunOut, tags=["optimizations"],
-    dependencies=ADMIN,
-)  # fmt: skip
-async def reject_optimization(
-    run_id: str, optimizer: OptimizerDep, body: ApprovalDecision | None = None
-) -> OptimizationRunOut:
-    """Reject a winner held for approval: its version is marked rejected."""
-    reason = (body or ApprovalDecision()).reason
-    run = await optimizations.decide(optimizer, run_id=run_id, approve=False, reason=reason)
+    run = await optimizations.decide(
+        optimizer, run_id=run_id, approve=decision == "approve", reason=reason
+    )
     return OptimizationRunOut.model_validate(run)
 
 
