@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfheal.db import prompts as repo
 from selfheal.db.models import Prompt, PromptStatus
@@ -76,3 +78,36 @@ async def test_previous_active_version_is_the_parent(session: AsyncSession) -> N
     await repo.activate(session, task_type="code_generation", version=v2.version)
     await session.commit()
     assert await repo.previous_active_version(session, task_type="code_generation", current=v2) == 1
+
+
+async def test_concurrent_prompt_writes_are_serialized(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Admins adding versions while another rolls back: every write lands on its own
+    version number, exactly one version stays active, nothing fails on a unique index."""
+    from selfheal.services.manager import prompt_service
+    from selfheal.services.optimizer import rollout
+
+    async def add(i: int) -> int:
+        async with sessionmaker() as s:
+            out = await prompt_service.add_human_version(
+                s, task_type="code_generation", content=f"prompt {i}", reason="concurrent"
+            )
+            return out.version
+
+    async def roll_back() -> int:
+        async with sessionmaker() as s:
+            return (
+                await rollout.rollback(
+                    s, task_type="code_generation", to_version=1, reason="race", trigger="api"
+                )
+            ).version
+
+    versions = await asyncio.gather(*(add(i) for i in range(6)))
+    assert sorted(versions) == [2, 3, 4, 5, 6, 7]
+    results = await asyncio.gather(roll_back(), add(6), add(7), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    async with sessionmaker() as s:
+        rows = (await s.scalars(select(Prompt).where(Prompt.task_type == "code_generation"))).all()
+    assert sorted(p.version for p in rows) == list(range(1, 10))
+    assert [p.status for p in rows].count(PromptStatus.ACTIVE.value) == 1

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import difflib
+import zlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core.errors import ConflictError, NotFoundError
 from selfheal.db.models import Prompt, PromptStatus, utcnow
 
 LIVE_STATUSES = (PromptStatus.ACTIVE.value, PromptStatus.CANARY.value)
+
+
+def _write_lock_key(task_type: str) -> int:
+    """A stable signed 64-bit advisory-lock key for the prompt writes of one task type."""
+    value = zlib.crc32(b"selfheal-prompts") << 32 | zlib.crc32(task_type.encode())
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+async def lock_writes(session: AsyncSession, *, task_type: str) -> None:
+    """Serialize the prompt changes of a task type until the caller's transaction ends, so
+    that "read the live/latest version, then write" is atomic (two admins adding versions,
+    a rollback racing a promotion). Call it before those reads.
+
+    PostgreSQL: a transaction-scoped advisory lock (re-entrant in one transaction). SQLite:
+    a write that changes nothing takes the database's write lock (other writers wait on the
+    busy timeout); what the transaction reads after it is the latest committed state."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("UPDATE prompts SET id = id WHERE 0"))
+    else:
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _write_lock_key(task_type)}
+        )
 
 
 async def get_live(session: AsyncSession, *, task_type: str) -> tuple[Prompt | None, Prompt | None]:
@@ -92,6 +115,7 @@ async def create_version(
     status: str = PromptStatus.CANDIDATE.value,
 ) -> Prompt:
     """Add the next version number of a task type (flushes; the caller commits)."""
+    await lock_writes(session, task_type=task_type)
     latest = await session.scalar(
         select(func.max(Prompt.version)).where(Prompt.task_type == task_type)
     )
@@ -112,6 +136,7 @@ async def create_version(
 
 async def activate(session: AsyncSession, *, task_type: str, version: int) -> Prompt:
     """Make ``version`` the active prompt; the previous active one and any canary are retired."""
+    await lock_writes(session, task_type=task_type)
     target = await get_version(session, task_type=task_type, version=version)
     if target is None:
         raise NotFoundError(f"task type {task_type!r} has no prompt version {version}")
@@ -137,6 +162,7 @@ async def start_canary(
     session: AsyncSession, *, task_type: str, version: int, share: float
 ) -> Prompt:
     """Serve ``version`` to ``share`` of live traffic beside the active prompt."""
+    await lock_writes(session, task_type=task_type)
     target = await get_version(session, task_type=task_type, version=version)
     if target is None:
         raise NotFoundError(f"task type {task_type!r} has no prompt version {version}")

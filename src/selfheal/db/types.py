@@ -16,6 +16,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# The largest integer a client may send for a version, an id or an offset: PostgreSQL's INTEGER.
+# A larger number cannot name a row and would overflow the query; models bound them to answer 422.
+DB_INT_MAX = 2**31 - 1
+
 ESCAPE = "\ue000"  # a private-use character: rare in text, and itself escaped when present
 _DECODE = re.compile(ESCAPE + "([0e])")
 _DECODED = {"0": "\x00", "e": ESCAPE}

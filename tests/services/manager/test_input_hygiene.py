@@ -119,3 +119,29 @@ def test_no_input_gives_a_server_error(
     assert client.get("/health").status_code == 200
     if path == "/api/v1/request":  # a code request that reached the manager leaves one row
         assert _log_count(client) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/api/v1/requests", {"params": {"offset": 2**63 + 1}}),
+        ("POST", "/api/v1/prompts/code_generation/rollback", {"json": {"to_version": 2**65}}),
+        ("GET", f"/api/v1/prompts/code_generation/versions/{2**64}/diff", {}),
+        ("GET", "/api/v1/prompts/code_generation/versions/1/diff", {"params": {"against": 2**40}}),
+    ],
+)
+def test_integers_past_the_database_range_are_a_422(
+    client: httpx.Client, method: str, path: str, kwargs: dict[str, object]
+) -> None:
+    resp = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    assert resp.status_code == 422, resp.text
+    assert "less than or equal to 2147483647" in resp.text
+
+
+def test_the_worker_refuses_a_prompt_version_past_the_database_range(
+    live_stack: LiveStack,
+) -> None:
+    body = {"request_id": "r1", "task_type": "code_generation", "refined_input": "fib",
+            "prompt_version": 2**80}  # fmt: skip
+    resp = httpx.post(live_stack.url("worker") + "/api/v1/task", json=body, timeout=30)
+    assert resp.status_code == 422, resp.text

@@ -64,6 +64,7 @@ async def add_human_version(
 ) -> PromptOut:
     """Store a person's prompt as the next version (its parent: the active one) and, unless
     told otherwise, make it active; commits."""
+    await prompt_repo.lock_writes(session, task_type=task_type)
     active = await prompt_repo.get_active(session, task_type=task_type)
     prompt = await prompt_repo.create_version(
         session,

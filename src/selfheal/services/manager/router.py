@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from selfheal.db import execution_logs, optimization_runs
+from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.auth import require_admin_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import flows, optimizations, prompt_service
@@ -49,7 +50,7 @@ async def create_request(
 async def list_requests(
     session: SessionDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     task_type: str | None = Query(None, pattern=TASK_TYPE_PATTERN),
     passed: bool | None = None,
 ) -> list[ExecutionLogOut]:
@@ -81,7 +82,10 @@ async def prompt_versions(task_type: str, session: SessionDep) -> list[PromptOut
 
 @router.get("/prompts/{task_type}/versions/{version}/diff", tags=["prompts"])
 async def prompt_diff(
-    task_type: str, version: int, session: SessionDep, against: int | None = Query(None, ge=1)
+    task_type: str,
+    version: Annotated[int, Path(ge=1, le=DB_INT_MAX)],
+    session: SessionDep,
+    against: int | None = Query(None, ge=1, le=DB_INT_MAX),
 ) -> PlainTextResponse:
     """A unified diff of a version against its parent (or ``against``)."""
     text = await prompt_service.diff(session, task_type=task_type, version=version, against=against)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.text import TextModel
 
 TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -127,7 +128,7 @@ class PromptCreate(TextModel):
 class RollbackRequest(TextModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_version: int | None = Field(default=None, ge=1)
+    to_version: int | None = Field(default=None, ge=1, le=DB_INT_MAX)
     reason: str = Field(default="manual rollback through the API", max_length=2_000)
     trigger: Literal["api", "cli"] = "api"
 

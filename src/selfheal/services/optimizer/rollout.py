@@ -77,6 +77,7 @@ async def approve(
     when the live prompt has changed since the run proved it against the incumbent (flushes;
     the caller commits)."""
     run, prompt = await _pending_run(session, run_id)
+    await prompt_repo.lock_writes(session, task_type=run.task_type)
     active = await prompt_repo.get_active(session, task_type=run.task_type)
     if active is None or active.version != run.incumbent_version:
         live = active.version if active else None
@@ -109,6 +110,7 @@ async def rollback(
     session: AsyncSession, *, task_type: str, to_version: int | None, reason: str, trigger: str
 ) -> Prompt:
     """Re-activate ``to_version`` (default: the version live before the current one)."""
+    await prompt_repo.lock_writes(session, task_type=task_type)
     active = await prompt_repo.get_active(session, task_type=task_type)
     if active is None:
         raise ConflictError(f"task type {task_type!r} has no active prompt to roll back")

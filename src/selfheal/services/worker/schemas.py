@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.text import TextModel
 
 
@@ -13,7 +14,7 @@ class TaskRequest(TextModel):
     request_id: str = Field(min_length=1, max_length=64)
     task_type: str = Field(min_length=1, max_length=64)
     refined_input: str = Field(min_length=1, max_length=200_000)
-    prompt_version: int | None = Field(default=None, ge=1)
+    prompt_version: int | None = Field(default=None, ge=1, le=DB_INT_MAX)
     prompt_content: str | None = Field(
         default=None,
         max_length=20_000,

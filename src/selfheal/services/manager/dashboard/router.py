@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from selfheal import __version__
 from selfheal.core.errors import NotFoundError
 from selfheal.db import execution_logs
+from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.auth import client_keys, key_matches, presented_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
 from selfheal.services.manager import prompt_service
@@ -79,9 +80,9 @@ async def dashboard(
     runtime: RuntimeDep,
     session: SessionDep,
     hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24,
-    runs_offset: Annotated[int, Query(ge=0)] = 0,
-    failures_before: Annotated[int | None, Query(ge=1)] = None,
-    requests_before: Annotated[int | None, Query(ge=1)] = None,
+    runs_offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
+    failures_before: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+    requests_before: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
     refresh: Annotated[int, Query(ge=0, le=3600)] = 10,
     key: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
@@ -113,8 +114,8 @@ async def dashboard(
 async def diff(
     session: SessionDep,
     task_type: Annotated[str, Query(max_length=64)],
-    a: Annotated[int, Query(ge=1)],
-    b: Annotated[int, Query(ge=1)],
+    a: Annotated[int, Query(ge=1, le=DB_INT_MAX)],
+    b: Annotated[int, Query(ge=1, le=DB_INT_MAX)],
 ) -> HTMLResponse:
     """A unified diff of version ``b`` against version ``a``, as an HTML fragment."""
     try:
