@@ -28,8 +28,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 selfheal \
  && useradd --system --uid 10001 --gid selfheal --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin selfheal \
- && mkdir -p /app/data \
- && chown selfheal:selfheal /app/data
+ && mkdir -p /app/data/spool \
+ && chown -R selfheal:selfheal /app/data
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/docker/entrypoint.sh /usr/local/bin/selfheal-entrypoint
 COPY deploy/docker/healthcheck.py /usr/local/lib/selfheal/healthcheck.py

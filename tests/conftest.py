@@ -127,6 +127,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_db_url() -> Iterator[str]:
+    """A freshly migrated PostgreSQL database (for tests of PostgreSQL itself)."""
+    url, name = new_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(db_url)
     yield eng
@@ -235,14 +245,15 @@ class Service:
     """One service as a real process (``selfheal serve NAME``, what a container runs) on a
     free port, with the offline model unless ``env`` says otherwise."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
+    def __init__(self, name: str, env: dict[str, str], *, port: int | None = None) -> None:
         import subprocess
         import sys
         import time
 
         import httpx
 
-        self.port = free_port()
+        self.name, self.env = name, env
+        self.port = port or free_port()
         full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
         full.update({**OFFLINE_ENV, **env})
         self.proc = subprocess.Popen(
@@ -267,6 +278,15 @@ class Service:
             return
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-work, as on an OOM kill or a node loss."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def restarted(self) -> Service:
+        """The same service started again on the same port."""
+        return Service(self.name, self.env, port=self.port)
 
 
 @pytest.fixture

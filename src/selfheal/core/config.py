@@ -41,6 +41,16 @@ class DatabaseSettings(BaseSettings):
         default=Path(".selfheal"), validation_alias=AliasChoices("SELFHEAL_DATA_DIR")
     )
     pool_size: int = Field(default=10, validation_alias=AliasChoices("DATABASE_POOL_SIZE"))
+    # Where the manager keeps log rows while the database is away (default: DATA_DIR/spool),
+    # and how often it tries to write them.
+    spool_dir: Path | None = Field(default=None, validation_alias="SELFHEAL_LOG_SPOOL_DIR")
+    spool_interval_s: float = Field(
+        default=2.0, gt=0, le=3600, validation_alias="SELFHEAL_LOG_SPOOL_INTERVAL_S"
+    )
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
 
     @property
     def resolved_url(self) -> str:

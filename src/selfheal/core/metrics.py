@@ -77,3 +77,11 @@ REQUESTS_SHED = Counter(
     "API requests refused before any work: rate_limited (429) or overloaded (503)",
     ["service", "reason"],
 )
+LOG_ROWS_SPOOLED = Counter(
+    "selfheal_log_rows_spooled_total",
+    "Execution-log rows kept on local disk because the database could not take them",
+)
+LOG_ROWS_REPLAYED = Counter(
+    "selfheal_log_rows_replayed_total",
+    "Spooled execution-log rows written once the database was back",
+)

@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from selfheal.core.errors import ConflictError, DownstreamUnavailable, NotFoundError
@@ -82,6 +83,25 @@ async def downstream(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# What the database driver raises when the database is away: SQLAlchemy's errors, and the
+# connection errors asyncpg raises unwrapped while it opens a connection.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, ConnectionError)
+
+
+async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    """The database is away (restarting, unreachable): 503 with a sentence, logged as a
+    warning; the next request opens a fresh connection."""
+    log.warning("database unavailable: %s", exc)
+    return JSONResponse(
+        status_code=503,
+        content={
+            "detail": f"database unavailable ({type(exc).__name__}); try again shortly",
+            "request_id": request_id_var.get(),
+        },
+        headers={"Retry-After": "1"},
+    )
+
+
 async def unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error: %s", exc)
     return JSONResponse(
@@ -99,4 +119,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
     app.add_exception_handler(DownstreamUnavailable, downstream)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(Exception, unexpected)

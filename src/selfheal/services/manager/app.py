@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 from fastapi import FastAPI, Request
@@ -28,9 +30,20 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras["worker"] = worker
     runtime.extras["evaluator"] = evaluator
     runtime.extras["optimizer"] = optimizer_deps(runtime, HttpReplayer(worker, evaluator))
+    runtime.extras["spool_replay"] = asyncio.create_task(
+        flows.spool(runtime).run(
+            lambda row: flows.store_row(runtime, row),
+            interval_s=runtime.settings.db.spool_interval_s,
+        ),
+        name="log-spool-replay",
+    )
 
 
 async def _stop(runtime: Runtime) -> None:
+    replay = runtime.extras["spool_replay"]
+    replay.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await replay
     await runtime.extras["worker"].aclose()
     await runtime.extras["evaluator"].aclose()
 

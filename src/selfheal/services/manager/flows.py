@@ -16,12 +16,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from selfheal.core.errors import DownstreamUnavailable, LLMError, NotFoundError
 from selfheal.core.logging import request_id_var
 from selfheal.db import execution_logs
+from selfheal.db.models import utcnow
 from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import REFINER_SYSTEM, refine_message
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.manager.log_spool import LogSpool
 from selfheal.services.manager.schemas import TASK_TYPE_PATTERN, CodeRequest, CodeResponse, Latency
 from selfheal.services.worker.schemas import TaskRequest, TaskResponse
 
@@ -165,13 +167,34 @@ async def handle_request(
     )
 
 
+async def store_row(runtime: Runtime, row: dict[str, Any]) -> None:
+    """One log row in its own transaction."""
+    async with runtime.sessionmaker() as session:
+        await execution_logs.insert(session, **row)
+
+
 async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
+    """Write the row; while the database is away keep it in the spool (written when the
+    database is back). Only when neither can take it is the request a 503."""
+    row.setdefault("created_at", utcnow())
     try:
-        async with runtime.sessionmaker() as session:
-            await execution_logs.insert(session, **row)
-    except SQLAlchemyError as exc:
-        log.error("could not write the execution log: %s", exc)
-        raise DownstreamUnavailable("database", "the execution log could not be written") from exc
+        await store_row(runtime, row)
+    except (SQLAlchemyError, OSError) as exc:  # OSError: asyncpg cannot connect
+        log.warning("the database could not take the log row; spooling it: %s", exc)
+        try:
+            spool(runtime).append(row)
+        except OSError as disk:
+            log.error("could not spool the log row either: %s", disk)
+            raise DownstreamUnavailable(
+                "database", "the execution log could not be written"
+            ) from exc
+
+
+def spool(runtime: Runtime) -> LogSpool:
+    value = runtime.extras.get("log_spool")
+    if not isinstance(value, LogSpool):
+        value = runtime.extras["log_spool"] = LogSpool(runtime.settings.db.resolved_spool_dir)
+    return value
 
 
 async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
@@ -195,9 +218,8 @@ async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
         "error": _storable(message[:2000]),
     }
     try:
-        async with runtime.sessionmaker() as session:
-            await execution_logs.insert(session, **row)
-    except (SQLAlchemyError, OSError) as exc:  # the client gets its 422 regardless
+        await _save(runtime, row)
+    except DownstreamUnavailable as exc:  # the client gets its 422 regardless
         log.error("could not log a rejected request: %s", exc)
     return request_id
 
