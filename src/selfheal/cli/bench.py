@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -152,9 +153,21 @@ def evaluator(
 
 @app.command("load")
 def load(
-    requests: int = typer.Option(200, "--requests"),
+    requests: int | None = typer.Option(
+        None,
+        "--requests",
+        help="Offline: requests per concurrency level (10,000; at most 1,000 at level 1). "
+        "A real model: requests one at a time (6)",
+    ),
+    provider: str = typer.Option(
+        "offline",
+        "--provider",
+        help="offline: the system against the floor chain; local (or any provider): LLM calls, "
+        "tokens and latency per request with that model",
+    ),
+    model: str | None = typer.Option(None, "--model", help="e.g. qwen2.5-coder-1.5b"),
     concurrency: list[int] = typer.Option(
-        [1, 8], "--concurrency", help="Repeat for several levels"
+        [1, 16], "--concurrency", help="Repeat for several levels"
     ),
     base_port: int = typer.Option(18500, "--base-port"),
     output: Path = typer.Option(Path("reports/load.json"), "--output"),
@@ -164,31 +177,72 @@ def load(
         help="A migrated-or-empty PostgreSQL database (default: a fresh SQLite file)",
     ),
 ) -> None:
-    """Requests/s, latency and CPU ms per request of each service (offline model)."""
+    """The system's own cost per request against the machine's floor, side by side (offline
+    model, wrk): requests/s, p50/p95/p99, errors, CPU ms per request and RSS per service.
+    With a real model: LLM calls, tokens and end-to-end latency against the worker's call."""
     from rich.console import Console
     from rich.table import Table
 
     from selfheal.bench.load import run_load_benchmark
 
-    with Console().status(f"sending {requests} requests at concurrency {concurrency}…"):
+    console = Console()
+    if provider != "offline":
+        _model_cost(console, provider=provider, model=model, requests=requests or 6,
+                    base_port=base_port, output=output, database_url=database_url)  # fmt: skip
+        return
+    with console.status(f"selfheal and the floor chain at concurrency {concurrency}…"):
         report = run_load_benchmark(
-            requests=requests, concurrencies=concurrency, base_port=base_port, output=output,
-            database_url=database_url,
+            requests=requests or 10_000, concurrencies=concurrency, base_port=base_port,
+            output=output, database_url=database_url,
         )  # fmt: skip
-    table = Table("concurrency", "tests", "req/s", "p50 ms", "p99 ms", "manager CPU ms/req",
-                  "worker CPU ms/req", "evaluator CPU ms/req", "RSS MB (m/w/e)", "passed")  # fmt: skip
-    for r in report["runs"]:
-        s = r["services"]
-        table.add_row(
-            str(r["concurrency"]), "provided" if r["with_tests"] else "generated", str(r["requests_per_s"]),
-            str(r["latency_ms"]["p50"]), str(r["latency_ms"]["p99"]),
-            str(s["manager"]["cpu_ms_per_request"]), str(s["worker"]["cpu_ms_per_request"]),
-            str(s["evaluator"]["cpu_ms_per_request"]),
-            f"{s['manager']['rss_mb']:.0f}/{s['worker']['rss_mb']:.0f}/{s['evaluator']['rss_mb']:.0f}",
-            f"{r['passed']}/{r['requests']}",
+    table = Table("chain", "concurrency", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                  "errors", "CPU ms/req per process", "RSS MB after", "start s")  # fmt: skip
+    for name in ("selfheal", "floor"):
+        part = report[name]
+        for r in part["runs"]:
+            s = r["services"]
+            table.add_row(
+                name, str(r["concurrency"]), str(r["requests"]), str(r["requests_per_s"]),
+                str(r["latency_ms"]["p50"]), str(r["latency_ms"]["p95"]),
+                str(r["latency_ms"]["p99"]), str(r["errors"]),
+                " / ".join(f"{v['cpu_ms_per_request']}" for v in s.values()),
+                " / ".join(f"{v['rss_mb_after']:.0f}" for v in s.values()),
+                " / ".join(f"{v:.2f}" for v in part["start_s"].values()),
+            )  # fmt: skip
+    console.print(table)
+    ratios = ", ".join(f"{v}x at {c}" for c, v in report["ratio_to_floor"].items())
+    console.print(f"selfheal / floor requests/s: {ratios}")
+    for goal, g in report["goals"].items():
+        console.print(
+            f"  {goal}: {g['value']} (goal {g['goal']}): {'met' if g['met'] else 'NOT met'}"
+        )
+    console.print(f"written to {output}")
+
+
+def _model_cost(console: Any, *, provider: str, model: str | None, requests: int,
+                base_port: int, output: Path, database_url: str | None) -> None:  # fmt: skip
+    from rich.table import Table
+
+    from selfheal.bench.model_cost import run_model_cost_benchmark
+
+    with console.status(f"{requests} requests one at a time on {provider} {model or ''}…"):
+        report = run_model_cost_benchmark(
+            provider=provider, model=model, requests=requests, base_port=base_port,
+            output=output, database_url=database_url,
         )  # fmt: skip
-    Console().print(table)
-    Console().print(f"written to {output}")
+    table = Table("task", "status", "passed", "refine ms", "worker ms", "evaluator ms", "total ms")
+    for r in report["rows"]:
+        table.add_row(r["task"], str(r["status"]), str(r["passed"]), str(r.get("refine_ms")),
+                      str(r.get("worker_ms")), str(r.get("evaluator_ms")), str(r.get("total_ms")))  # fmt: skip
+    console.print(table)
+    per = report["per_request"]
+    console.print(f"LLM calls per request by role: {per.get('calls', {})}")
+    console.print(f"tokens per request: {per.get('tokens', {})}")
+    console.print(f"calls saved per request: {per.get('saved', {})}")
+    g = report["goal"]
+    console.print(f"mean latency ms: {report['mean_latency_ms']}; end to end / worker = "
+                  f"{g['value']} (goal {g['goal']}): {'met' if g['met'] else 'NOT met'}")  # fmt: skip
+    console.print(f"written to {output}")
 
 
 @app.command("dashboard")

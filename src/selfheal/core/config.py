@@ -343,6 +343,11 @@ class ServiceSettings(BaseSettings):
     )
     # On SIGTERM a service stops accepting and lets in-flight requests finish for this long.
     drain_s: int = Field(default=30, ge=0, validation_alias="SERVICE_DRAIN_S")
+    # The manager's refine call (request -> specification): "auto" skips it when the request
+    # brings tests (they specify the behaviour; one model call saved), "always", "off".
+    refine: Literal["auto", "always", "off"] = Field(
+        default="auto", validation_alias="SELFHEAL_REFINE"
+    )
     # Roles (all off unless set): the client key sends requests and reads results; the admin
     # key may also change prompts and run the optimizer (without one, the client key may);
     # the internal token is what the worker and evaluator accept (from the manager and the

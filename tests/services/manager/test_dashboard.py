@@ -71,7 +71,13 @@ async def test_version_events_say_who_changed_the_prompt_and_why(session: AsyncS
 async def test_pages_are_keyset_paginated_excerpts(session: AsyncSession) -> None:
     for i in range(9):  # four failures, the newest with generated tests and code to judge
         extra = (
-            {"code": "x = 1", "evaluation_detail": {"tests_origin": "generated"}} if i == 7 else {}
+            {
+                "code": "x = 1",
+                "evaluation_detail": {"tests_origin": "generated"},
+                "latency_refine_ms": 9.5,
+            }
+            if i == 7
+            else {}
         )
         await _log(session, minutes_ago=10 - i, passed=i % 2 == 0, **extra)
     first = await queries.requests_page(session, failed_only=True, before_id=None, limit=2)
@@ -81,8 +87,9 @@ async def test_pages_are_keyset_paginated_excerpts(session: AsyncSession) -> Non
     assert len(first) == len(second) == 2 and first[-1]["id"] > second[0]["id"]
     assert all(not r["evaluation_passed"] for r in first + second)
     assert len(first[0]["input_excerpt"]) == queries.EXCERPT_CHARS
-    # refiner, worker, test writer, judge; then refiner and worker only (no code to judge)
-    assert [first[0]["llm_calls"], first[1]["llm_calls"]] == [4, 2]
+    # refiner, worker, test writer, judge; then the worker only (the request brought its
+    # tests, so no refine call; no code to judge)
+    assert [first[0]["llm_calls"], first[1]["llm_calls"]] == [4, 1]
     assert first[0]["created_at"].tzinfo is not None
 
 

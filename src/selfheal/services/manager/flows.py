@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from selfheal.core import metrics
 from selfheal.core.errors import DownstreamUnavailable, LLMError, NotFoundError
 from selfheal.core.logging import request_id_var
 from selfheal.db import execution_logs
@@ -78,6 +79,11 @@ class _Trace:
         }
 
 
+def should_refine(policy: str, body: CodeRequest) -> bool:
+    """``SELFHEAL_REFINE``: always, off, or auto (not when the request brings its tests)."""
+    return policy == "always" or (policy == "auto" and not body.tests)
+
+
 async def refine(client: LLMClient, body: CodeRequest) -> str:
     """The request as a precise specification; the raw text if the refiner is unavailable."""
     message = refine_message(body.user_input, body.entry_point)
@@ -99,9 +105,13 @@ async def handle_request(
     trace = _Trace(request_id=request_id, body=body)
     status, error = "completed", None
     try:
-        t = time.perf_counter()
-        trace.refined = await refine(runtime.client(Role.REFINER), body)
-        trace.refine_ms = (time.perf_counter() - t) * 1000
+        if should_refine(runtime.settings.service.refine, body):
+            t = time.perf_counter()
+            trace.refined = await refine(runtime.client(Role.REFINER), body)
+            trace.refine_ms = (time.perf_counter() - t) * 1000
+        else:  # latency_refine_ms stays 0: the row says no refine call was made
+            trace.refined = refine_message(body.user_input, body.entry_point)
+            metrics.LLM_CALLS_SAVED.labels("refiner", "tests_given").inc()
 
         t = time.perf_counter()
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db.models import ExecutionLog, OptimizationRun, Prompt, PromptAuthor, utcnow
@@ -141,13 +141,16 @@ async def task_types(session: AsyncSession) -> list[str]:
 
 def _request_columns() -> list[Any]:
     tests_origin = _LOG.evaluation_detail["tests_origin"].as_string()
-    # What one request cost in model calls: the refiner, the worker, the test writer when
-    # the request brought no tests, and the judge when there was code to judge.
+    # What one request cost in model calls: the refiner when it was asked (it takes time;
+    # a skipped refine leaves latency 0), the worker, the test writer when the request
+    # brought no tests, and the judge when there was code and the verdict was not already
+    # decided without it.
+    judge_skipped = _LOG.evaluation_detail["judge"]["skipped"].as_string()
     llm_calls = (
-        literal(1)
+        case((_LOG.latency_refine_ms > 0, 1), else_=0)
         + case((_LOG.worker_output.is_not(None), 1), else_=0)
         + case((tests_origin == "generated", 1), else_=0)
-        + case((_LOG.code.is_not(None), 1), else_=0)
+        + case((and_(_LOG.code.is_not(None), judge_skipped.is_(None)), 1), else_=0)
     )
     return [
         _LOG.id, _LOG.request_id, _LOG.task_type, _LOG.status, _LOG.evaluation_passed,
