@@ -9,6 +9,12 @@ if [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
 fi
 
+# --- wrk, the load generator of `selfheal bench load` (tests/bench/test_load.py)
+if [ "$(id -u)" = 0 ] && ! command -v wrk >/dev/null 2>&1; then
+  echo "== installing wrk (the load benchmark's load generator)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
 # --- promtool (Debian's prometheus package) for tests/deploy: checks the alert rules and the
 # Prometheus config; those tests skip without it.
 if [ "$(id -u)" = 0 ] && ! command -v promtool >/dev/null 2>&1; then

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -70,6 +71,7 @@ class Stack:
     # Seconds from each service's process start to its first healthy /health.
     start_s: dict[str, float] = field(default_factory=dict)
     _spawned: dict[str, float] = field(default_factory=dict)
+    _log_files: list[BinaryIO] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         cfg = self.config
@@ -131,7 +133,8 @@ class Stack:
             out = None
             if self.config.log_dir is not None:
                 self.config.log_dir.mkdir(parents=True, exist_ok=True)
-                out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
+                out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop_services
+                self._log_files.append(out)
             self._spawned[name] = time.monotonic()
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", target, "--host", self.config.host,
@@ -208,6 +211,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for log_file in self._log_files:
+            log_file.close()
+        self._log_files.clear()
         if self.model_server is not None:
             self.model_server.stop(timeout)
 

@@ -20,8 +20,9 @@ REFINER_SYSTEM = (
 JUDGE_SYSTEM = (
     "You are a strict reviewer of generated Python code. Score the candidate from the "
     "evidence you are shown (the request, the code, its test results and static checks). "
-    "Give relevance, correctness, quality and safety, each between 0 and 1, and a short "
-    "reasoning. Failing tests are strong evidence of incorrect code. Reply with JSON only."
+    "Give relevance, correctness, quality and safety, each between 0 and 1, and a "
+    "reasoning of one short sentence (at most 20 words). Failing tests are strong evidence "
+    "of incorrect code. Reply with JSON only."
 )
 
 TEST_WRITER_SYSTEM = (

@@ -14,7 +14,9 @@ class JudgeVerdict(_Strict):
     correctness: float = Field(ge=0, le=1, description="Is it correct, given the evidence?")
     quality: float = Field(ge=0, le=1, description="Readability, docstrings, type hints, idiom")
     safety: float = Field(ge=0, le=1, description="Free of dangerous or unwanted side effects?")
-    reasoning: str = Field(max_length=4000)
+    # One sentence: the scores are the verdict, and on a CPU model every output token is
+    # ~0.1 s of the request's latency (a JSON-schema grammar enforces the length).
+    reasoning: str = Field(max_length=160)
 
 
 class GeneratedTests(_Strict):

@@ -49,6 +49,10 @@ async def generate_tests(
     return tests, entry_point or generated.entry_point
 
 
+# Four scores and one sentence fit in well under this (the reply cannot run on).
+JUDGE_MAX_TOKENS = 200
+
+
 async def judge_code(
     client: LLMClient, *, request: str, code: str, evidence: dict[str, Any]
 ) -> tuple[JudgeVerdict | None, str | None, int]:
@@ -62,6 +66,7 @@ async def judge_code(
                     "Evaluate the candidate code.",
                     {"request": request, "code": code, "evidence": evidence},
                 ),
+                max_tokens=JUDGE_MAX_TOKENS,
             ),
             JudgeVerdict,
         )

@@ -101,7 +101,7 @@ def _verdict(rel: float, cor: float, qual: float, safe: float, why: str) -> dict
         "correctness": round(cor, 3),
         "quality": round(qual, 3),
         "safety": round(safe, 3),
-        "reasoning": why,
+        "reasoning": why[:160],  # JudgeVerdict.reasoning is one short sentence
     }
 
 
