@@ -5,13 +5,16 @@ the refine call skipped because the requests bring tests, one worker and one jud
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from selfheal.bench.load import run_load_benchmark
 from selfheal.bench.model_cost import run_model_cost_benchmark
+from selfheal.core.config import get_settings
 from tests.conftest import free_port
 
 
@@ -19,6 +22,17 @@ from tests.conftest import free_port
 def _wrk() -> None:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed (apt-get install wrk; scripts/test.sh does)")
+
+
+@pytest.fixture(autouse=True)
+def _environment() -> Iterator[None]:
+    """The benchmarks run the stack as `selfheal up` does, which sets its wiring (ports,
+    DATABASE_URL, LLM_*) in this process's environment: restored after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
 
 
 def _ports() -> int:
