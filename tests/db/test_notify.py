@@ -36,11 +36,10 @@ async def test_failures_notify_and_passes_do_not(
             return
         assert listening is True
         async with sessionmaker() as session:
-            await execution_logs.insert(
-                session, **_row(evaluation_passed=True, failure_category=None)
-            )
-            await execution_logs.insert(session, **_row(failure_category="judge_unavailable"))
-            await execution_logs.insert(session, **_row())
+            for row in (_row(evaluation_passed=True, failure_category=None),
+                        _row(failure_category="judge_unavailable"), _row()):  # fmt: skip
+                await execution_logs.insert(session, **row)
+                await session.commit()
         await asyncio.wait_for(got.wait(), timeout=5)
         await asyncio.sleep(0.2)
     assert heard == ["code_generation"]

@@ -97,11 +97,11 @@ async def test_concurrent_prompt_writes_are_serialized(
 
     async def roll_back() -> int:
         async with sessionmaker() as s:
-            return (
-                await rollout.rollback(
-                    s, task_type="code_generation", to_version=1, reason="race", trigger="api"
-                )
-            ).version
+            restored = await rollout.rollback(
+                s, task_type="code_generation", to_version=1, reason="race", trigger="api"
+            )
+            await s.commit()
+            return restored.version
 
     versions = await asyncio.gather(*(add(i) for i in range(6)))
     assert sorted(versions) == [2, 3, 4, 5, 6, 7]

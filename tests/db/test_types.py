@@ -28,6 +28,7 @@ async def test_text_and_json_with_nul_round_trip(session: AsyncSession) -> None:
         session, request_id=request_id, task_type="code_generation", user_input=odd,
         tests=odd, error=odd, evaluation_detail={"stdout": odd, odd: [odd, 1, None]},
     )  # fmt: skip
+    await session.commit()
     row = (
         await session.execute(select(ExecutionLog).where(ExecutionLog.request_id == request_id))
     ).scalar_one()

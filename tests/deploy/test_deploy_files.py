@@ -24,6 +24,7 @@ import pytest
 import typer.main
 import yaml
 from prometheus_client import REGISTRY
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 import selfheal.core.metrics  # noqa: F401 - registers every selfheal_* metric
@@ -160,7 +161,7 @@ def setting_names() -> set[str]:
                 names.add(prefix + field_name.upper())
             elif isinstance(alias, str):
                 names.add(alias.upper())
-            else:
+            elif isinstance(alias, AliasChoices):
                 names.update(str(choice).upper() for choice in alias.choices)
     for role in Role:  # selfheal.llm.registry.role_settings: LLM_<ROLE>_*
         for key in ("PROVIDER", "MODEL", "API_KEY", "BASE_URL"):
@@ -532,7 +533,7 @@ def test_network_policies_isolate_the_internal_services() -> None:
         return [peer for rule in policies[name]["spec"]["ingress"] for peer in rule.get("from", [])]
 
     for name in ("worker", "evaluator"):
-        allowed = set()
+        allowed: set[str] = set()
         for peer in sources(name):
             if "podSelector" in peer:
                 exprs = peer["podSelector"].get("matchExpressions", [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +27,8 @@ def _ask(client: httpx.Client, task_index: int, tasks: list = TRAIN) -> dict:  #
     return resp.json()  # type: ignore[no-any-return]
 
 
-def _pass_rate(results: list[dict]) -> float:  # type: ignore[type-arg]
-    return sum(r["evaluation_passed"] for r in results) / len(results)
+def _pass_rate(results: list[dict[str, Any]]) -> float:
+    return float(sum(r["evaluation_passed"] for r in results) / len(results))
 
 
 @pytest.fixture

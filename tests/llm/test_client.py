@@ -247,10 +247,10 @@ def test_a_role_override_of_key_and_base_url(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_role_on_another_provider_inherits_no_key_url_or_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = llm_settings(provider="openai", api_key="sk-openai", model="gpt-x",
-                            base_url="http://127.0.0.1:11434/v1")  # fmt: skip
     monkeypatch.setenv("LLM_JUDGE_PROVIDER", "anthropic")
     monkeypatch.setenv("LLM_JUDGE_API_KEY", "sk-ant")
+    settings = llm_settings(provider="openai", api_key="sk-openai", model="gpt-x",
+                            base_url="http://127.0.0.1:11434/v1")  # fmt: skip
 
     assert role_settings(settings, Role.JUDGE) == ("anthropic", None, "sk-ant", None)
     assert role_settings(settings, Role.WORKER) == (
@@ -336,3 +336,11 @@ def test_http_statuses_map_onto_the_error_tree(status: int, kind: type[Exception
 
     assert type(error) is kind
     assert "why" in str(error)
+
+
+def test_a_placeholder_per_role_key_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_JUDGE_API_KEY", "your-api-key")
+    with pytest.raises(ValueError, match="looks like a placeholder"):
+        llm_settings(provider="openai", api_key="sk-openai")

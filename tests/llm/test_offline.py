@@ -393,7 +393,7 @@ def test_the_optimizer_writes_the_instructions_of_the_analysis_and_only_those() 
 
 
 def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
-    analysis = {"summary": "s", "root_causes": [{"category": c, "cause": c, "instruction": i}
+    analysis: dict[str, object] = {"summary": "s", "root_causes": [{"category": c, "cause": c, "instruction": i}
                                                 for c, i in (("syntax_error", doctor.FENCED),
                                                              ("test_failure", doctor.EXACT_NAME),
                                                              ("test_failure", doctor.EDGE_CASES))]}  # fmt: skip
@@ -408,7 +408,7 @@ def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
 
 async def test_a_healed_prompt_makes_the_worker_pass(sandbox: ProcessSandbox) -> None:
     task = by_id("binary_search")
-    analysis = {"summary": "s", "root_causes": [
+    analysis: dict[str, object] = {"summary": "s", "root_causes": [
         {"category": "syntax_error", "cause": "prose", "instruction": doctor.FENCED},
         {"category": "test_failure", "cause": "name", "instruction": doctor.EXACT_NAME},
         {"category": "test_failure", "cause": "edges", "instruction": doctor.EDGE_CASES}]}  # fmt: skip

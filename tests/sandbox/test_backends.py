@@ -28,7 +28,9 @@ needs_bwrap = pytest.mark.skipif(
 @pytest.fixture(params=[pytest.param("zygote", marks=needs_bwrap),
                         pytest.param("bwrap", marks=needs_bwrap), "process"])  # fmt: skip
 async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
-    cls = {"zygote": ZygoteSandbox, "bwrap": BwrapSandbox, "process": ProcessSandbox}
+    cls: dict[str, type[ZygoteSandbox | BwrapSandbox | ProcessSandbox]] = {
+        "zygote": ZygoteSandbox, "bwrap": BwrapSandbox, "process": ProcessSandbox,
+    }  # fmt: skip
     box = cls[request.param](SETTINGS)
     await box.start()
     yield box

@@ -11,6 +11,7 @@ import ctypes
 import errno
 import json
 import os
+import platform
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -299,6 +300,6 @@ def test_the_zygote_backends_refuse_without_the_filter(monkeypatch: pytest.Monke
 def test_an_architecture_the_filter_cannot_check_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(seccomp.platform, "machine", lambda: "s390x")
+    monkeypatch.setattr(platform, "machine", lambda: "s390x")
     with pytest.raises(seccomp.SeccompUnavailable, match="not supported on this architecture"):
         seccomp._build()

@@ -58,7 +58,8 @@ from selfheal.sandbox.base import Sandbox
 from selfheal.sandbox.registry import build_sandbox
 from selfheal.services.evaluator.schemas import EvaluateRequest
 from selfheal.services.evaluator.service import evaluate
-from selfheal.services.optimizer.job import OptimizerDeps, run_optimization
+from selfheal.services.optimizer.deps import OptimizerDeps
+from selfheal.services.optimizer.job import run_optimization
 from selfheal.services.optimizer.replay import ReplayItem, ReplayOutcome, outcome_from_evaluation
 
 
@@ -252,6 +253,7 @@ class Bench:
                 row["prompt_version"], row["prompt_status"] = version, PromptStatus.ACTIVE.value
                 async with log_to() as session:
                     await execution_logs.insert(session, **row)
+                    await session.commit()
         result = Phase(name, results, categories, round(time.monotonic() - started, 1))
         self.say(
             f"  {name}: pass@1 {result.pass_at_1:.0%} ({sum(results.values())}/{len(results)}) in {result.seconds:.0f} s"
@@ -282,6 +284,7 @@ class Bench:
                         await execution_logs.insert(
                             session, **{**row, "request_id": str(uuid.uuid4()), "prompt_version": 1}
                         )
+                        await session.commit()
             bad_prompt = SABOTAGE[sabotage]
             async with sessions() as session:
                 bad = await prompt_repo.create_version(

@@ -70,6 +70,31 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# What each LLM call is for (``selfheal.llm.base.Role``); each may override the default.
+LLM_ROLES = ("refiner", "worker", "judge", "test_writer", "analyst", "optimizer")
+
+
+class RoleLLMSettings(BaseSettings):
+    """One role's overrides, ``LLM_<ROLE>_PROVIDER`` / ``_MODEL`` / ``_API_KEY`` /
+    ``_BASE_URL`` (built with that prefix by ``LLMSettings``)."""
+
+    model_config = SettingsConfigDict(**_COMMON)  # type: ignore[typeddict-item]
+
+    provider: str | None = None
+    model: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    base_url: str | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _real_key(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value, "a per-role LLM_<ROLE>_API_KEY")
+
+
+def _role_overrides() -> dict[str, RoleLLMSettings]:
+    return {role: RoleLLMSettings(_env_prefix=f"LLM_{role.upper()}_") for role in LLM_ROLES}
+
+
 class LLMSettings(BaseSettings):
     """The default provider; each role may override it with ``LLM_<ROLE>_PROVIDER`` etc."""
 
@@ -93,6 +118,8 @@ class LLMSettings(BaseSettings):
     local_timeout_s: float = Field(default=600.0, gt=0)  # per call, instead of LLM_TIMEOUT_S
     local_start_timeout_s: float = Field(default=300.0, gt=0)  # loading the model
     local_models_dir: Path | None = None  # default: $XDG_DATA_HOME/selfheal/models
+    # LLM_<ROLE>_* for each role, read from the environment with the rest.
+    roles: dict[str, RoleLLMSettings] = Field(default_factory=_role_overrides)
 
     @field_validator("api_key")
     @classmethod

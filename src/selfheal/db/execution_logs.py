@@ -22,7 +22,8 @@ NOT_PROMPT_FAILURES = ("judge_unavailable",)
 
 async def insert(session: AsyncSession, **fields: Any) -> None:
     """Write one log row (a Core INSERT: this is on every request's path); a prompt
-    failure also notifies the optimizer (PostgreSQL)."""
+    failure also notifies the optimizer (PostgreSQL, delivered at commit). The caller
+    commits."""
     fields.setdefault("created_at", utcnow())
     conn = await session.connection()
     await conn.execute(_INSERT, fields)
@@ -32,7 +33,6 @@ async def insert(session: AsyncSession, **fields: Any) -> None:
         and fields.get("failure_category") not in (None, *NOT_PROMPT_FAILURES)
     ):
         await notify_failure(session, task_type=fields["task_type"])
-    await session.commit()
 
 
 async def get(session: AsyncSession, *, request_id: str) -> ExecutionLog | None:

@@ -91,7 +91,6 @@ class Provider(ABC):
 
     name: ClassVar[str]
     needs_api_key: ClassVar[bool] = True
-    supports_json_schema: ClassVar[bool] = False
 
     def __init__(
         self, *, model: str, api_key: str | None, base_url: str | None, timeout_s: float

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import os
 
-from selfheal.core.config import LLMSettings
+from selfheal.core.config import LLMSettings, RoleLLMSettings
 from selfheal.core.errors import ConfigurationError
 from selfheal.llm.base import Provider, Role
 
@@ -63,13 +62,13 @@ def role_settings(
     its model; it takes them from its own ``LLM_<ROLE>_*`` variables or the provider's
     defaults.
     """
-    prefix = f"LLM_{role.value.upper()}_"
+    own = settings.roles.get(role.value) or RoleLLMSettings()
     default = settings.effective_provider
-    provider = (os.environ.get(prefix + "PROVIDER") or default).lower()
+    provider = (own.provider or default).lower()
     inherit = provider == default
-    model = os.environ.get(prefix + "MODEL") or (settings.model if inherit else None)
-    api_key = os.environ.get(prefix + "API_KEY") or (settings.api_key if inherit else None)
-    base_url = os.environ.get(prefix + "BASE_URL") or (settings.base_url if inherit else None)
+    model = own.model or (settings.model if inherit else None)
+    api_key = own.api_key or (settings.api_key if inherit else None)
+    base_url = own.base_url or (settings.base_url if inherit else None)
     return provider, model, api_key, base_url
 
 

@@ -47,11 +47,6 @@ class RefusingSandbox(Sandbox):
         raise SandboxError(self.refusal or "the sandbox runs no code")
 
 
-def register_backend(cls: type[Sandbox]) -> type[Sandbox]:
-    BACKENDS[cls.name] = cls
-    return cls
-
-
 def missing_isolation(settings: SandboxSettings, reasons: list[str]) -> str:
     """The sentence an operator reads: what is missing, and the two ways out."""
     minimum = settings.min_isolation

@@ -174,7 +174,7 @@ assert not is_palindrome("abc")
 def test_the_solution_is_found_in_every_fence_shape(reply: str, how: str) -> None:
     code, found = extract_code(reply, entry_point="is_palindrome")
     assert (code, found) == (SOLUTION, how)
-    assert analyse_code(code).syntax_ok
+    assert code is not None and analyse_code(code).syntax_ok
 
 
 def test_shell_output_in_a_second_fence_is_not_code() -> None:

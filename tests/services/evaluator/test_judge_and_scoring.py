@@ -15,7 +15,7 @@ from selfheal.llm.client import LLMClient
 from selfheal.llm.registry import register_provider
 from selfheal.sandbox.process import ProcessSandbox
 from selfheal.services.evaluator.checks import analyse_code
-from selfheal.services.evaluator.schemas import EvaluateRequest
+from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.evaluator.service import evaluate
 
 GOOD_VERDICT = json.dumps(
@@ -51,7 +51,7 @@ async def judge() -> AsyncIterator[LLMClient]:
 
 async def _evaluate(
     judge: LLMClient, settings: EvaluatorSettings | None = None, task_type: str = "code_generation"
-):  # type: ignore[no-untyped-def]
+) -> EvaluateResponse:
     body = EvaluateRequest(
         request_id="r1", task_type=task_type, user_input="add two numbers",
         worker_output="```python\ndef add(a: int, b: int) -> int:\n    '''Add.'''\n    return a + b\n```",

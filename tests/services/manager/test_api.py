@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -12,9 +14,9 @@ FIB = by_id("fibonacci")
 
 
 @pytest.fixture
-def client(live_stack: LiveStack) -> httpx.Client:
+def client(live_stack: LiveStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_stack.url(), timeout=60) as c:
-        yield c  # type: ignore[misc]
+        yield c
 
 
 def test_the_seed_request_returns_the_seed_fields(client: httpx.Client) -> None:

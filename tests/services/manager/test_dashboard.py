@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +32,7 @@ async def _log(session: AsyncSession, *, minutes_ago: float, passed: bool, versi
         provider="offline", model="offline-sim-1", input_tokens=10, output_tokens=5,
         created_at=utcnow() - timedelta(minutes=minutes_ago), **extra,
     )  # fmt: skip
+    await session.commit()
 
 
 async def test_the_timeline_buckets_pass_rate_and_score_in_sql(session: AsyncSession) -> None:
@@ -70,7 +72,7 @@ async def test_version_events_say_who_changed_the_prompt_and_why(session: AsyncS
 
 async def test_pages_are_keyset_paginated_excerpts(session: AsyncSession) -> None:
     for i in range(9):  # four failures, the newest with generated tests and code to judge
-        extra = (
+        extra: dict[str, Any] = (
             {
                 "code": "x = 1",
                 "evaluation_detail": {"tests_origin": "generated"},

@@ -85,7 +85,7 @@ def _assert_every_answer_logged_once(manager: Service, load: Load, wait_s: float
     assert len(set(ids)) == len(ids)
     deadline = time.monotonic() + wait_s
     while True:
-        logged = [r["request_id"] for r in _rows(manager)]
+        logged = [str(r["request_id"]) for r in _rows(manager)]
         if sorted(logged) == sorted(ids) or time.monotonic() > deadline:
             break
         time.sleep(0.3)

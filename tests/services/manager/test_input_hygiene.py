@@ -5,6 +5,7 @@ and leaves exactly one log row per request that reached it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,9 +16,9 @@ ODD = "fibonacci \x00 nul \x01\x07\x1b[31m \x7f \ue000 \ue0000 \u2028 \ud7ff end
 
 
 @pytest.fixture
-def client(live_stack: LiveStack) -> httpx.Client:
+def client(live_stack: LiveStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_stack.url(), timeout=60) as c:
-        yield c  # type: ignore[misc]
+        yield c
 
 
 def _log_count(client: httpx.Client) -> int:

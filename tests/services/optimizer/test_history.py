@@ -37,6 +37,7 @@ async def _served(session: AsyncSession, version: int, passed: int, failed: int)
             user_input="u", evaluation_score=0.9 if ok else 0.1, evaluation_passed=ok,
             failure_category=None if ok else "test_failure", prompt_version=version,
         )  # fmt: skip
+        await session.commit()
 
 
 async def test_earlier_versions_that_did_well_are_candidates_best_first(

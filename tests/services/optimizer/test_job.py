@@ -23,9 +23,10 @@ from selfheal.llm.client import LLMClient
 from selfheal.llm.providers.offline import OfflineProvider
 from selfheal.llm.providers.offline.catalog import by_id
 from selfheal.llm.registry import register_provider
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.optimizer import rollout
-from selfheal.services.optimizer.job import OptimizerDeps, run_optimization
+from selfheal.services.optimizer.deps import OptimizerDeps
+from selfheal.services.optimizer.job import run_optimization
 from selfheal.services.optimizer.replay import HttpReplayer
 from tests.conftest import LiveStack
 
@@ -197,6 +198,7 @@ async def test_canary_rollout_is_decided_on_live_results(harness: Harness) -> No
     assert all(r["evaluation_passed"] for r in served if r["prompt_version"] == canary_version)
     async with deps.sessionmaker() as session:
         action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
+        await session.commit()
     assert action is not None and action.action == "canary_promoted"
     assert (await harness.active()).version == canary_version
 
@@ -216,6 +218,7 @@ async def test_a_promoted_prompt_that_regresses_live_is_rolled_back(harness: Har
     assert not any(r["evaluation_passed"] for r in live)
     async with deps.sessionmaker() as session:
         action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
+        await session.commit()
         assert action is not None and action.action == "rolled_back"
         run = await session.scalar(
             select(OptimizationRun)

@@ -31,9 +31,10 @@ from selfheal.llm.client import LLMClient
 from selfheal.llm.providers.local import models
 from selfheal.llm.providers.local.server import ModelServer, ServerConfig
 from selfheal.llm.providers.offline.catalog import by_id
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
+from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.optimizer import guard
-from selfheal.services.optimizer.job import OptimizerDeps, run_optimization
+from selfheal.services.optimizer.deps import OptimizerDeps
+from selfheal.services.optimizer.job import run_optimization
 from selfheal.services.optimizer.replay import HttpReplayer
 from tests.conftest import LiveStack, free_port
 from tests.llm.test_local import MODELS_DIR, REQUIRE

@@ -30,7 +30,6 @@ REPLY_TOOL = "reply"
 @register_provider
 class AnthropicProvider(Provider):
     name: ClassVar[str] = "anthropic"
-    supports_json_schema: ClassVar[bool] = True
 
     def __init__(
         self, *, model: str, api_key: str | None, base_url: str | None, timeout_s: float

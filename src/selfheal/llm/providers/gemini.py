@@ -33,7 +33,6 @@ from selfheal.llm.registry import register_provider
 @register_provider
 class GeminiProvider(Provider):
     name: ClassVar[str] = "gemini"
-    supports_json_schema: ClassVar[bool] = True
 
     def __init__(
         self, *, model: str, api_key: str | None, base_url: str | None, timeout_s: float

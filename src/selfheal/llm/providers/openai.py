@@ -34,7 +34,6 @@ def _schema_name(schema: dict[str, Any]) -> str:
 @register_provider
 class OpenAIProvider(Provider):
     name: ClassVar[str] = "openai"
-    supports_json_schema: ClassVar[bool] = True
 
     def __init__(
         self, *, model: str, api_key: str | None, base_url: str | None, timeout_s: float

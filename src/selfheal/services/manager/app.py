@@ -15,10 +15,10 @@ from selfheal.core.config import Settings
 from selfheal.llm.base import Role
 from selfheal.services.common import errors
 from selfheal.services.common.app import create_service_app
+from selfheal.services.common.clients import service_clients
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
 from selfheal.services.manager import flows
-from selfheal.services.manager.clients import service_clients
 from selfheal.services.manager.dashboard import router as dashboard
 from selfheal.services.manager.router import router
 from selfheal.services.optimizer.replay import HttpReplayer

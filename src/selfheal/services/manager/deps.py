@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.common.deps import RuntimeDep
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
-from selfheal.services.optimizer.job import OptimizerDeps
+from selfheal.services.optimizer.deps import OptimizerDeps
 
 
 def get_worker(runtime: RuntimeDep) -> WorkerClient:

@@ -21,9 +21,9 @@ from selfheal.db.models import utcnow
 from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import REFINER_SYSTEM, refine_message
+from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
 from selfheal.services.manager.log_spool import LogSpool
 from selfheal.services.manager.schemas import TASK_TYPE_PATTERN, CodeRequest, CodeResponse, Latency
 from selfheal.services.worker.schemas import TaskRequest, TaskResponse
@@ -181,6 +181,7 @@ async def store_row(runtime: Runtime, row: dict[str, Any]) -> None:
     """One log row in its own transaction."""
     async with runtime.sessionmaker() as session:
         await execution_logs.insert(session, **row)
+        await session.commit()
 
 
 async def _save(runtime: Runtime, row: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from selfheal.db.models import OptimizationRun
 from selfheal.services.optimizer import rollout
-from selfheal.services.optimizer.job import OptimizerDeps, run_due
+from selfheal.services.optimizer.deps import OptimizerDeps
+from selfheal.services.optimizer.job import run_due
 from selfheal.services.optimizer.rollout import monitor
 
 

@@ -88,4 +88,5 @@ async def rollback(
     prompt = await rollout.rollback(
         session, task_type=task_type, to_version=to_version, reason=reason, trigger=trigger
     )
+    await session.commit()
     return PromptOut.model_validate(prompt)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.candidates import propose
+from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.replay import ReplayItem, ReplayOutcome, replay_all
 from selfheal.services.optimizer.search import Candidate, SearchResult, record
 
@@ -30,7 +31,9 @@ class _Log:
 class SelfhealAdapter:
     """gepa.GEPAAdapter over replay (evaluate) and our reflection roles (propose_new_texts)."""
 
-    def __init__(self, deps: Any, task_type: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, deps: OptimizerDeps, task_type: str, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.deps = deps
         self.task_type = task_type
         self.loop = loop
@@ -115,7 +118,7 @@ class SelfhealAdapter:
 
 
 async def gepa_search(
-    deps: Any, *, task_type: str, incumbent: str, items: list[ReplayItem]
+    deps: OptimizerDeps, *, task_type: str, incumbent: str, items: list[ReplayItem]
 ) -> SearchResult:
     """Run GEPA from the incumbent, bounded by the metric-call budget; return its best."""
     from gepa.api import optimize

@@ -10,25 +10,24 @@ from __future__ import annotations
 import logging
 import math
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core import metrics
 from selfheal.core.config import OptimizerSettings
 from selfheal.db import execution_logs, optimization_runs
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.models import OptimizationRun, Prompt, utcnow
-from selfheal.llm.client import LLMClient
 from selfheal.services.optimizer import analysis as analysis_mod
+from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.gepa_strategy import gepa_search
 from selfheal.services.optimizer.golden import load_golden
 from selfheal.services.optimizer.history import history_candidates
 from selfheal.services.optimizer.lock import task_lock
-from selfheal.services.optimizer.replay import Replayer, ReplayItem, replay_all
+from selfheal.services.optimizer.replay import ReplayItem, replay_all
 from selfheal.services.optimizer.rollout import AWAITING, promote
 from selfheal.services.optimizer.search import (
     Candidate,
@@ -39,16 +38,6 @@ from selfheal.services.optimizer.search import (
 from selfheal.services.optimizer.validation import compare
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class OptimizerDeps:
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    analyst: LLMClient
-    optimizer: LLMClient
-    replayer: Replayer
-    settings: OptimizerSettings
 
 
 async def failure_window_start(

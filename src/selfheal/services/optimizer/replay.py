@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from selfheal.db.models import ExecutionLog
+from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
-from selfheal.services.manager.clients import EvaluatorClient, WorkerClient
 from selfheal.services.worker.schemas import TaskRequest
 
 log = logging.getLogger(__name__)

@@ -109,7 +109,8 @@ async def reject(session: AsyncSession, *, run_id: str, reason: str) -> Optimiza
 async def rollback(
     session: AsyncSession, *, task_type: str, to_version: int | None, reason: str, trigger: str
 ) -> Prompt:
-    """Re-activate ``to_version`` (default: the version live before the current one)."""
+    """Re-activate ``to_version`` (default: the version live before the current one); leaves
+    a rollback run (flushes; the caller commits)."""
     await prompt_repo.lock_writes(session, task_type=task_type)
     active = await prompt_repo.get_active(session, task_type=task_type)
     if active is None:
@@ -129,7 +130,7 @@ async def rollback(
         run, status="rolled_back", decision="rollback", reason=reason,
         incumbent_version=active.version, new_version=target,
     )  # fmt: skip
-    await session.commit()
+    await session.flush()
     metrics.ROLLBACKS.labels(task_type, trigger).inc()
     metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(target)
     log.warning("rolled back %s from v%s to v%s: %s", task_type, active.version, target, reason)
@@ -151,7 +152,8 @@ def _rate(rows: list[bool]) -> float:
 async def monitor(
     session: AsyncSession, *, task_type: str, settings: OptimizerSettings
 ) -> MonitorAction | None:
-    """Decide a canary on live results; roll back a promoted version that regresses live."""
+    """Decide a canary on live results; roll back a promoted version that regresses live
+    (flushes; the caller commits when an action is returned)."""
     active, canary = await prompt_repo.get_live(session, task_type=task_type)
     if canary is not None:
         rows = await execution_logs.latest_for_version(
@@ -186,7 +188,7 @@ async def monitor(
                 incumbent_version=active.version if active else None, new_version=canary.version,
             )  # fmt: skip
             action = MonitorAction(task_type, "canary_rejected", canary.version, reason)
-        await session.commit()
+        await session.flush()
         log.warning("canary decision for %s v%s: %s", task_type, canary.version, action.action)
         return action
     if active is None or active.author != PromptAuthor.OPTIMIZER or active.parent_version is None:

@@ -18,6 +18,7 @@ from selfheal.core.config import OptimizerSettings
 from selfheal.llm.schemas import FailureAnalysis
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.candidates import propose
+from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.guard import rejection, task_identifiers
 from selfheal.services.optimizer.history import HistoryCandidate
 from selfheal.services.optimizer.replay import REPLAY_ERROR, ReplayItem, ReplayOutcome, replay_all
@@ -84,7 +85,7 @@ class SearchInputs:
 
 
 class _Search:
-    def __init__(self, deps: Any, inputs: SearchInputs) -> None:
+    def __init__(self, deps: OptimizerDeps, inputs: SearchInputs) -> None:
         self.deps = deps
         self.settings: OptimizerSettings = deps.settings
         self.inputs = inputs
@@ -130,7 +131,7 @@ class _Search:
         return best is not None and all(o.passed for o in best.outcomes)
 
 
-async def reflective_search(deps: Any, inputs: SearchInputs) -> SearchResult:
+async def reflective_search(deps: OptimizerDeps, inputs: SearchInputs) -> SearchResult:
     """History candidates first (a proven revert is cheap), then K proposals per round,
     each refined on what the round's best still gets wrong. Stops early once a candidate
     passes every replayed input or the run's time budget is spent."""

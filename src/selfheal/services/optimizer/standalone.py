@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from selfheal.core.config import Settings
 from selfheal.llm.base import Role
+from selfheal.services.common.clients import service_clients
 from selfheal.services.common.runtime import Runtime, open_runtime
-from selfheal.services.manager.clients import service_clients
-from selfheal.services.optimizer.job import OptimizerDeps
+from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.replay import HttpReplayer
 
 

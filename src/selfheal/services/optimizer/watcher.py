@@ -11,8 +11,8 @@ from typing import Any
 
 from selfheal.db.notify import CHANNEL, listen_failures
 from selfheal.services.optimizer import rollout
+from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.job import (
-    OptimizerDeps,
     due_failures,
     failure_backoff,
     run_optimization,
@@ -48,6 +48,7 @@ class Watcher:
             for name in names:
                 action = await rollout.monitor(session, task_type=name, settings=settings)
                 if action is not None:
+                    await session.commit()
                     done.append(
                         {
                             "task_type": name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfheal.core import metrics
 from selfheal.core.errors import NotFoundError
@@ -40,20 +40,23 @@ async def choose_prompt(
     return active
 
 
-async def run_task(body: TaskRequest, *, session: AsyncSession, llm: LLMClient) -> TaskResponse:
+async def run_task(
+    body: TaskRequest, *, sessions: async_sessionmaker[AsyncSession], llm: LLMClient
+) -> TaskResponse:
     version: int | None
     if body.prompt_content is not None:
         version, status, content = None, "candidate", body.prompt_content
     else:
-        prompt = await choose_prompt(
-            session,
-            task_type=body.task_type,
-            request_id=body.request_id,
-            version=body.prompt_version,
-        )
-        # Plain values from here on; release the connection before the slow LLM call.
+        # A session only for the prompt read: its connection is back in the pool before
+        # the slow LLM call; plain values from here on.
+        async with sessions() as session:
+            prompt = await choose_prompt(
+                session,
+                task_type=body.task_type,
+                request_id=body.request_id,
+                version=body.prompt_version,
+            )
         version, status, content = prompt.version, prompt.status, prompt.content
-    await session.close()
     if version is not None:
         metrics.ACTIVE_PROMPT_VERSION.labels(body.task_type, status).set(version)
     response = await llm.generate(

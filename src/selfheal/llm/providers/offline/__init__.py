@@ -59,7 +59,6 @@ def infer_role(system: str) -> Role:
 class OfflineProvider(Provider):
     name: ClassVar[str] = "offline"
     needs_api_key: ClassVar[bool] = False
-    supports_json_schema: ClassVar[bool] = True
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
         text = self.respond(request)
