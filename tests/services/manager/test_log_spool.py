@@ -35,6 +35,7 @@ def _store(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
     async def store(row: dict[str, Any]) -> None:
         async with sessionmaker() as session:
             await execution_logs.insert(session, **row)
+            await session.commit()
 
     return store
 
