@@ -54,8 +54,8 @@ def _rss_mb(pid: int) -> float:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
 
 
-def _tree(pid: int) -> list[int]:
-    """A process and its descendants (the evaluator's sandbox helpers count as its cost)."""
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from one scan of /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -65,6 +65,11 @@ def _tree(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def _tree(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """A process and its descendants (the evaluator's sandbox helpers count as its cost)."""
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -73,10 +78,10 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _usage(pid: int) -> dict[str, float]:
+def _usage(pid: int, children: dict[int, list[int]]) -> dict[str, float]:
     """CPU seconds of the process tree, RSS of the process and of its tree."""
     cpu = tree_rss = 0.0
-    for p in _tree(pid):
+    for p in _tree(pid, children):
         with contextlib.suppress(OSError):
             cpu += _cpu_seconds(p)
             tree_rss += _rss_mb(p)
@@ -157,7 +162,8 @@ class Chain:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def usage(self) -> dict[str, dict[str, float]]:
-        return {hop: _usage(pid) for hop, pid in self.pids.items()}
+        children = _children()
+        return {hop: _usage(pid, children) for hop, pid in self.pids.items()}
 
 
 def _start_floor(database_url: str, base_port: int) -> Chain:

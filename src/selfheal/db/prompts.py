@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import zlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -12,14 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.core.errors import ConflictError, NotFoundError
 from selfheal.db.models import Prompt, PromptStatus, utcnow
+from selfheal.db.session import advisory_key
 
 LIVE_STATUSES = (PromptStatus.ACTIVE.value, PromptStatus.CANARY.value)
-
-
-def _write_lock_key(task_type: str) -> int:
-    """A stable signed 64-bit advisory-lock key for the prompt writes of one task type."""
-    value = zlib.crc32(b"selfheal-prompts") << 32 | zlib.crc32(task_type.encode())
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 async def lock_writes(session: AsyncSession, *, task_type: str) -> None:
@@ -34,7 +28,8 @@ async def lock_writes(session: AsyncSession, *, task_type: str) -> None:
         await session.execute(text("UPDATE prompts SET id = id WHERE 0"))
     else:
         await session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _write_lock_key(task_type)}
+            text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": advisory_key(b"selfheal-prompts", task_type)},
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from sqlalchemy import event, text
@@ -15,6 +16,12 @@ from sqlalchemy.ext.asyncio import (
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def advisory_key(namespace: bytes, name: str) -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for ``name`` within ``namespace``."""
+    value = zlib.crc32(namespace) << 32 | zlib.crc32(name.encode())
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -20,6 +20,7 @@ from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
 from selfheal.services.manager import flows
 from selfheal.services.manager.dashboard import router as dashboard
+from selfheal.services.manager.log_spool import LogSpool
 from selfheal.services.manager.router import router
 from selfheal.services.optimizer.replay import HttpReplayer
 from selfheal.services.optimizer.standalone import optimizer_deps
@@ -30,6 +31,7 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras["worker"] = worker
     runtime.extras["evaluator"] = evaluator
     runtime.extras["optimizer"] = optimizer_deps(runtime, HttpReplayer(worker, evaluator))
+    runtime.extras["log_spool"] = LogSpool(runtime.settings.db.resolved_spool_dir)
     runtime.extras["spool_replay"] = asyncio.create_task(
         flows.spool(runtime).run(
             lambda row: flows.store_row(runtime, row),

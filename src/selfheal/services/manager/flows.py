@@ -202,9 +202,8 @@ async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
 
 
 def spool(runtime: Runtime) -> LogSpool:
-    value = runtime.extras.get("log_spool")
-    if not isinstance(value, LogSpool):
-        value = runtime.extras["log_spool"] = LogSpool(runtime.settings.db.resolved_spool_dir)
+    """The manager's log spool (made at start-up)."""
+    value: LogSpool = runtime.extras["log_spool"]
     return value
 
 

@@ -8,7 +8,6 @@ On both, the ``optimization_runs`` row in status ``running`` is what others see.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -17,15 +16,14 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfheal.db.models import OptimizationRun, utcnow
-from selfheal.db.session import is_sqlite
+from selfheal.db.session import advisory_key, is_sqlite
 
 STALE_AFTER = timedelta(minutes=15)
 
 
 def lock_key(task_type: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock (namespace 'selfheal' + task type)."""
-    value = zlib.crc32(b"selfheal-optimizer") << 32 | zlib.crc32(task_type.encode())
-    return value - (1 << 64) if value >= 1 << 63 else value
+    """The pg_advisory_lock key of the optimizer of one task type."""
+    return advisory_key(b"selfheal-optimizer", task_type)
 
 
 @asynccontextmanager
