@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfheal.db import prompts as repo
-from selfheal.db.models import Prompt, PromptStatus
+from selfheal.db.models import Prompt, PromptStatus, RunTrigger
 
 
 async def test_seed_prompt_is_active(session: AsyncSession) -> None:
@@ -97,8 +97,12 @@ async def test_concurrent_prompt_writes_are_serialized(
 
     async def roll_back() -> int:
         async with sessionmaker() as s:
-            restored = await rollout.rollback(
-                s, task_type="code_generation", to_version=1, reason="race", trigger="api"
+            restored, _ = await rollout.rollback(
+                s,
+                task_type="code_generation",
+                to_version=1,
+                reason="race",
+                trigger=RunTrigger.API,
             )
             await s.commit()
             return restored.version

@@ -49,7 +49,7 @@ from selfheal.core.config import EvaluatorSettings, LLMSettings, OptimizerSettin
 from selfheal.db import execution_logs
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.migrate import upgrade
-from selfheal.db.models import PromptAuthor, PromptStatus
+from selfheal.db.models import PromptAuthor, PromptStatus, RunTrigger
 from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.llm.base import KEYLESS_PLACEHOLDER, LLMRequest, Role
 from selfheal.llm.client import LLMClient
@@ -319,7 +319,8 @@ class Bench:
                 for c in (self.system.analyst, self.system.optimizer)
             }
             run_started = time.monotonic()
-            report = await run_optimization(deps, task_type=TASK_TYPE, trigger="manual")
+            run = await run_optimization(deps, task_type=TASK_TYPE, trigger=RunTrigger.MANUAL)
+            report = run.model_dump(mode="json")
             run_s = time.monotonic() - run_started
             healed_at = time.monotonic()
             spent = [

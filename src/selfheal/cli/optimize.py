@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
 import typer
 from prometheus_client import start_http_server
@@ -13,16 +12,21 @@ from rich.text import Text
 from selfheal.cli._api import DEFAULT_URL, AdminKeyOption, Api, ApiKeyOption, UrlOption
 from selfheal.cli._common import console, print_json, run_async, settings
 from selfheal.core.logging import configure_logging
+from selfheal.db.models import RunTrigger
 from selfheal.services.manager.optimizations import optimize_pass
+from selfheal.services.manager.schemas import OptimizationPassOut
+from selfheal.services.optimizer.report import RunReport
 from selfheal.services.optimizer.standalone import open_optimizer
 from selfheal.services.optimizer.watcher import Watcher
 
 
-async def optimize_in_process(task_type: str | None, force: bool) -> list[dict[str, Any]]:
+async def optimize_in_process(task_type: str | None, force: bool) -> list[RunReport]:
     """One pass in this process, against DATABASE_URL (what the CronJob runs)."""
     opt = open_optimizer(settings())
     try:
-        return await optimize_pass(opt.deps, trigger="cli", task_type=task_type, force=force)
+        return await optimize_pass(
+            opt.deps, trigger=RunTrigger.CLI, task_type=task_type, force=force
+        )
     finally:
         await opt.aclose()
 
@@ -69,17 +73,14 @@ def register(app: typer.Typer) -> None:
                 Api(url, admin_key or api_key) as api,
                 console.status("optimizing (replaying traffic)…"),
             ):
-                reports = api.post("/api/v1/optimizations/run", body, timeout=3600)["runs"]
+                answer = api.post("/api/v1/optimizations/run", body, timeout=3600)
+                reports = OptimizationPassOut.model_validate(answer).runs
         if as_json:
-            print_json(reports)
+            print_json([r.model_dump(mode="json") for r in reports])
             return
         for r in reports:
-            console.print(
-                Text(
-                    f"{r.get('task_type')}: {r.get('decision')} — {r.get('decision_reason')}"
-                    + (f" (new version v{r['new_version']})" if r.get("new_version") else "")
-                )
-            )
+            new = f" (new version v{r.new_version})" if r.new_version else ""
+            console.print(Text(f"{r.task_type}: {r.decision} — {r.decision_reason}{new}"))
 
     @app.command("approve")
     def approve(

@@ -10,7 +10,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.db.models import ExecutionLog, utcnow
+from selfheal.db.models import ExecutionLog, LogStatus, utcnow
 from selfheal.db.notify import notify_failure
 
 # One Core statement, compiled once and cached: the per-request insert skips the ORM.
@@ -28,7 +28,7 @@ async def insert(session: AsyncSession, **fields: Any) -> None:
     conn = await session.connection()
     await conn.execute(_INSERT, fields)
     if (
-        fields.get("status") == "completed"
+        fields.get("status") == LogStatus.COMPLETED
         and not fields.get("evaluation_passed")
         and fields.get("failure_category") not in (None, *NOT_PROMPT_FAILURES)
     ):
@@ -63,7 +63,7 @@ def _prompt_failures(
         ExecutionLog.task_type == task_type,
         ExecutionLog.evaluation_passed.is_(False),
         ExecutionLog.created_at >= since,
-        ExecutionLog.status == "completed",
+        ExecutionLog.status == LogStatus.COMPLETED,
         ExecutionLog.failure_category.is_not(None),
         ExecutionLog.failure_category.not_in(NOT_PROMPT_FAILURES),
     )
@@ -123,7 +123,7 @@ async def version_stats(
         )
         .where(
             ExecutionLog.task_type == task_type,
-            ExecutionLog.status == "completed",
+            ExecutionLog.status == LogStatus.COMPLETED,
             ExecutionLog.prompt_version.is_not(None),
         )
         .group_by(ExecutionLog.prompt_version)
@@ -150,7 +150,7 @@ async def latest_for_version(
         .where(
             ExecutionLog.task_type == task_type,
             ExecutionLog.prompt_version == version,
-            ExecutionLog.status == "completed",
+            ExecutionLog.status == LogStatus.COMPLETED,
             ExecutionLog.failure_category.is_distinct_from("judge_unavailable"),
         )
         .order_by(ExecutionLog.id.desc())

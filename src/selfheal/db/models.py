@@ -43,14 +43,89 @@ class PromptAuthor(StrEnum):
     HUMAN = "human"
 
 
+class LogStatus(StrEnum):
+    """How a request ended (``execution_logs.status``)."""
+
+    COMPLETED = "completed"
+    REJECTED = "rejected"  # refused as invalid (422): logged all the same
+    INVALID_TASK_TYPE = "invalid_task_type"
+    WORKER_UNAVAILABLE = "worker_unavailable"
+    EVALUATOR_UNAVAILABLE = "evaluator_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    @classmethod
+    def unavailable(cls, target: str) -> LogStatus:
+        """The status of a request whose ``target`` service was down."""
+        try:
+            return cls(f"{target}_unavailable")
+        except ValueError:
+            return cls.ERROR
+
+
+class RunKind(StrEnum):
+    """What an ``optimization_runs`` row records."""
+
+    OPTIMIZE = "optimize"  # analyse, search, replay, decide
+    ROLLBACK = "rollback"  # a version re-activated (by a person or the monitor)
+    CANARY = "canary"  # the monitor's decision on a canary
+
+
+class RunTrigger(StrEnum):
+    WATCHER = "watcher"
+    API = "api"
+    CLI = "cli"
+    MONITOR = "monitor"
+    MANUAL = "manual"  # a benchmark or a script calling the optimizer directly
+
+
+class RunStatus(StrEnum):
+    """A stored run's state; a report of a run that never started says ``skipped``."""
+
+    RUNNING = "running"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    PENDING = "pending"  # its winner waits for an admin (OPTIMIZER_APPROVAL=admin)
+    ROLLED_BACK = "rolled_back"
+    SKIPPED = "skipped"  # reports only: never stored
+
+
+class RunDecision(StrEnum):
+    PROMOTED = "promoted"
+    CANARY = "canary"
+    REJECTED = "rejected"
+    REJECTED_BY_ADMIN = "rejected_by_admin"
+    AWAITING_APPROVAL = "awaiting_approval"
+    NO_REPLAY_SET = "no_replay_set"
+    NO_CANDIDATE = "no_candidate"
+    ERROR = "error"
+    ROLLBACK = "rollback"
+    CANARY_PROMOTED = "canary_promoted"
+    CANARY_REJECTED = "canary_rejected"
+    # Why a run did not start (reports only: never stored)
+    LOCKED = "locked"
+    NO_PROMPT = "no_prompt"
+    NOT_DUE = "not_due"
+
+
+NOT_STORED = {RunStatus.SKIPPED, RunDecision.LOCKED, RunDecision.NO_PROMPT, RunDecision.NOT_DUE}
+
+
+def one_of(column: str, values: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """A CHECK constraint holding ``column`` to the stored members of ``values``."""
+    allowed = ", ".join(f"'{v.value}'" for v in values if v not in NOT_STORED)
+    rule = f'"{column}" IN ({allowed})'
+    return CheckConstraint(f'"{column}" IS NULL OR {rule}' if nullable else rule, name=column)
+
+
 class Prompt(Base):
     __tablename__ = "prompts"
     __table_args__ = (
         UniqueConstraint("task_type", "version"),
-        CheckConstraint(
-            "status IN ('candidate', 'canary', 'active', 'retired', 'rejected')", name="status"
-        ),
-        CheckConstraint("author IN ('seed', 'optimizer', 'human')", name="author"),
+        one_of("status", PromptStatus),
+        one_of("author", PromptAuthor),
         # The database, not the code, guarantees one live prompt (and one canary) per task type.
         Index(
             "uq_prompts_one_active",
@@ -112,12 +187,13 @@ class ExecutionLog(Base):
             "evaluation_passed",
             "evaluation_score",
         ),
+        one_of("status", LogStatus),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(SafeString(36), unique=True)
     task_type: Mapped[str] = mapped_column(SafeString(64))
-    status: Mapped[str] = mapped_column(SafeString(32), default="completed")
+    status: Mapped[str] = mapped_column(SafeString(32), default=LogStatus.COMPLETED)
     user_input: Mapped[str] = mapped_column(SafeText)
     tests: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     entry_point: Mapped[str | None] = mapped_column(SafeString(128), nullable=True)
@@ -146,12 +222,16 @@ class OptimizationRun(Base):
     __tablename__ = "optimization_runs"
     __table_args__ = (
         Index("ix_optimization_runs_task_type_started_at", "task_type", "started_at"),
+        one_of("kind", RunKind),
+        one_of("trigger", RunTrigger),
+        one_of("status", RunStatus),
+        one_of("decision", RunDecision, nullable=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(SafeString(36), unique=True)
     task_type: Mapped[str] = mapped_column(SafeString(64))
-    kind: Mapped[str] = mapped_column(SafeString(16), default="optimize")
+    kind: Mapped[str] = mapped_column(SafeString(16), default=RunKind.OPTIMIZE)
     trigger: Mapped[str] = mapped_column(SafeString(16))
     status: Mapped[str] = mapped_column(SafeString(16))
     decision: Mapped[str | None] = mapped_column(SafeString(32), nullable=True)
@@ -166,3 +246,15 @@ class OptimizationRun(Base):
     error: Mapped[str | None] = mapped_column(SafeText, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class OptimizerLock(Base):
+    """A lease on one task type's optimizer, where the database has no advisory locks
+    (SQLite; PostgreSQL uses ``pg_try_advisory_lock``). A lease older than the stale limit
+    is taken over."""
+
+    __tablename__ = "optimizer_locks"
+
+    task_type: Mapped[str] = mapped_column(SafeString(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(SafeString(36))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

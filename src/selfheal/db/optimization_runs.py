@@ -9,21 +9,36 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.db.models import OptimizationRun, utcnow
+from selfheal.db.models import OptimizationRun, RunDecision, RunKind, RunStatus, RunTrigger, utcnow
 
 
 async def start(
-    session: AsyncSession, *, task_type: str, trigger: str, kind: str = "optimize"
+    session: AsyncSession,
+    *,
+    task_type: str,
+    trigger: RunTrigger,
+    kind: RunKind = RunKind.OPTIMIZE,
 ) -> OptimizationRun:
     run = OptimizationRun(
-        run_id=str(uuid.uuid4()), task_type=task_type, trigger=trigger, kind=kind, status="running"
+        run_id=str(uuid.uuid4()),
+        task_type=task_type,
+        trigger=trigger,
+        kind=kind,
+        status=RunStatus.RUNNING,
     )
     session.add(run)
     await session.flush()
     return run
 
 
-def finish(run: OptimizationRun, *, status: str, decision: str, reason: str, **fields: Any) -> None:
+def finish(
+    run: OptimizationRun,
+    *,
+    status: RunStatus,
+    decision: RunDecision,
+    reason: str,
+    **fields: Any,
+) -> None:
     run.status = status
     run.decision = decision
     run.decision_reason = reason
@@ -35,12 +50,7 @@ def finish(run: OptimizationRun, *, status: str, decision: str, reason: str, **f
 async def list_recent(
     session: AsyncSession, *, limit: int, task_type: str | None = None
 ) -> Sequence[OptimizationRun]:
-    stmt = (
-        select(OptimizationRun)
-        .where(OptimizationRun.kind != "lock")
-        .order_by(OptimizationRun.id.desc())
-        .limit(limit)
-    )
+    stmt = select(OptimizationRun).order_by(OptimizationRun.id.desc()).limit(limit)
     if task_type is not None:
         stmt = stmt.where(OptimizationRun.task_type == task_type)
     return (await session.scalars(stmt)).all()
@@ -56,8 +66,8 @@ async def awaiting_approval(session: AsyncSession, *, task_type: str) -> Optimiz
         select(OptimizationRun)
         .where(
             OptimizationRun.task_type == task_type,
-            OptimizationRun.kind == "optimize",
-            OptimizationRun.status == "pending",
+            OptimizationRun.kind == RunKind.OPTIMIZE,
+            OptimizationRun.status == RunStatus.PENDING,
         )
         .order_by(OptimizationRun.id.desc())
         .limit(1)

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from selfheal.core.config import get_settings, normalize_database_url
+from selfheal.db import models  # noqa: F401  (registers every table)
 from selfheal.db.base import Base
-from selfheal.db.models import ExecutionLog, OptimizationRun, Prompt  # noqa: F401  (registers tables)
 from selfheal.db.session import create_engine, is_sqlite
 
 config = context.config

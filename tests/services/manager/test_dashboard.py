@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfheal.db import execution_logs
-from selfheal.db.models import utcnow
+from selfheal.db.models import RunTrigger, utcnow
 from selfheal.services.manager import prompt_service
 from selfheal.services.manager.dashboard import queries
 from selfheal.services.manager.dashboard.version_stats import VersionStatsCache
@@ -58,7 +58,7 @@ async def test_version_events_say_who_changed_the_prompt_and_why(session: AsyncS
     )
     await prompt_service.rollback(
         session, task_type="code_generation", to_version=1, reason="brevity broke it",
-        trigger="api",
+        trigger=RunTrigger.API,
     )  # fmt: skip
     events = await queries.version_events(session, since=start)
     # The seed is in the window too when the migration ran less than a minute ago.

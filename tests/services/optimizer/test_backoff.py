@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfheal.bench.heal import BAD_PROMPTS, split_tasks
 from selfheal.core.config import OptimizerSettings
 from selfheal.db import optimization_runs
-from selfheal.db.models import utcnow
+from selfheal.db.models import RunDecision, RunStatus, RunTrigger, utcnow
 from selfheal.services.optimizer.job import failure_backoff
 from tests.conftest import LiveStack, free_port
 
@@ -22,8 +22,11 @@ TRAIN, _ = split_tasks(5)
 
 
 async def _finished(session: AsyncSession, status: str, seconds_ago: float) -> None:
-    run = await optimization_runs.start(session, task_type="code_generation", trigger="watcher")
-    optimization_runs.finish(run, status=status, decision="x", reason="x")
+    run = await optimization_runs.start(
+        session, task_type="code_generation", trigger=RunTrigger.WATCHER
+    )
+    decision = RunDecision.ERROR if status == RunStatus.FAILED else RunDecision.REJECTED
+    optimization_runs.finish(run, status=RunStatus(status), decision=decision, reason="x")
     run.finished_at = utcnow() - timedelta(seconds=seconds_ago)
     await session.commit()
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from selfheal.bench.heal import BAD_PROMPTS, split_tasks
 from selfheal.core.config import LLMSettings, OptimizerSettings
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import OptimizationRun, Prompt
+from selfheal.db.models import OptimizationRun, Prompt, RunTrigger
 from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.llm.base import LLMRequest, LLMResponse, Role
 from selfheal.llm.client import LLMClient
@@ -136,11 +136,11 @@ async def test_four_concurrent_runs_make_exactly_one_new_version(harness: Harnes
         before = await session.scalar(select(func.count()).select_from(Prompt))
     reports = await asyncio.gather(
         *(
-            run_optimization(harness.deps(), task_type="code_generation", trigger="cli")
+            run_optimization(harness.deps(), task_type="code_generation", trigger=RunTrigger.CLI)
             for _ in range(4)
         )
     )
-    decisions = sorted(str(r["decision"]) for r in reports)
+    decisions = sorted(str(r.decision) for r in reports)
     assert decisions.count("promoted") == 1, decisions
     assert set(decisions) <= {"promoted", "locked", "not_due"}
     async with create_sessionmaker(engine)() as session:
@@ -155,31 +155,31 @@ async def test_an_optimizer_that_proposes_worse_prompts_is_never_promoted(harnes
     bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[1])
     await asyncio.to_thread(harness.ask, 4)
     report = await run_optimization(
-        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger="cli"
+        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger=RunTrigger.CLI
     )
-    assert report["decision"] == "rejected"
-    assert report["new_version"] is None
-    assert (
-        "below the required" in report["decision_reason"] or "regress" in report["decision_reason"]
+    assert report.decision == "rejected"
+    assert report.new_version is None
+    assert "below the required" in str(report.decision_reason) or "regress" in str(
+        report.decision_reason
     )
-    scored = report["candidates"]
+    scored = report.candidates or []
     assert scored[0]["label"].startswith("incumbent") and len(scored) >= 2
     assert all(c["mean_score"] <= scored[0]["mean_score"] + 0.05 for c in scored[1:])
     assert (await harness.active()).version == bad
     again = await run_optimization(
-        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger="cli"
+        harness.deps(optimizer="saboteur"), task_type="code_generation", trigger=RunTrigger.CLI
     )
-    assert again["decision"] == "not_due"  # the same failures do not re-trigger
+    assert again.decision == "not_due"  # the same failures do not re-trigger
 
 
 async def test_a_candidate_must_beat_the_incumbent_by_the_margin(harness: Harness) -> None:
     await asyncio.to_thread(harness.install, BAD_PROMPTS[1])
     await asyncio.to_thread(harness.ask, 4)
     report = await run_optimization(
-        harness.deps(min_improvement=2.0), task_type="code_generation", trigger="cli"
+        harness.deps(min_improvement=2.0), task_type="code_generation", trigger=RunTrigger.CLI
     )
-    assert report["decision"] == "rejected"
-    assert "below the required 2.000" in report["decision_reason"]
+    assert report.decision == "rejected"
+    assert "below the required 2.000" in str(report.decision_reason)
 
 
 async def test_canary_rollout_is_decided_on_live_results(harness: Harness) -> None:
@@ -188,9 +188,9 @@ async def test_canary_rollout_is_decided_on_live_results(harness: Harness) -> No
     deps = harness.deps(
         rollout="canary", canary_share=0.5, canary_min_requests=3, rollback_window=10
     )
-    report = await run_optimization(deps, task_type="code_generation", trigger="cli")
-    assert report["decision"] == "canary"
-    canary_version = report["new_version"]
+    report = await run_optimization(deps, task_type="code_generation", trigger=RunTrigger.CLI)
+    assert report.decision == "canary"
+    canary_version = report.new_version
     assert (await harness.active()).version == bad  # the incumbent still serves the rest
     served = await asyncio.to_thread(harness.ask, 30)
     versions = {r["prompt_version"] for r in served}
@@ -199,7 +199,7 @@ async def test_canary_rollout_is_decided_on_live_results(harness: Harness) -> No
     async with deps.sessionmaker() as session:
         action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
         await session.commit()
-    assert action is not None and action.action == "canary_promoted"
+    assert action is not None and action.decision == "canary_promoted"
     assert (await harness.active()).version == canary_version
 
 
@@ -219,7 +219,8 @@ async def test_a_promoted_prompt_that_regresses_live_is_rolled_back(harness: Har
     async with deps.sessionmaker() as session:
         action = await rollout.monitor(session, task_type="code_generation", settings=deps.settings)
         await session.commit()
-        assert action is not None and action.action == "rolled_back"
+        assert action is not None and action.decision == "rollback"
+        assert action.status == "rolled_back" and action.incumbent_version == regressing.version
         run = await session.scalar(
             select(OptimizationRun)
             .where(OptimizationRun.kind == "rollback")
@@ -254,10 +255,10 @@ async def test_gepa_strategy_heals_within_its_metric_budget(harness: Harness) ->
     bad = await asyncio.to_thread(harness.install, BAD_PROMPTS[1])
     await asyncio.to_thread(harness.ask, 4)
     deps = harness.deps(strategy="gepa", gepa_max_metric_calls=60)
-    report = await run_optimization(deps, task_type="code_generation", trigger="cli")
-    assert report["decision"] == "promoted", report["decision_reason"]
-    assert any(c["label"].startswith("gepa candidate") for c in report["candidates"])
-    assert report["llm_calls"] > 0
+    report = await run_optimization(deps, task_type="code_generation", trigger=RunTrigger.CLI)
+    assert report.decision == "promoted", report.decision_reason
+    assert any(c["label"].startswith("gepa candidate") for c in report.candidates or [])
+    assert report.llm_calls > 0
     active = await harness.active()
     assert active.parent_version == bad
     healed = await asyncio.to_thread(harness.ask, 5)
@@ -276,9 +277,11 @@ async def test_instructions_hidden_in_user_inputs_do_not_reach_the_new_prompt(
                 client.post("/api/v1/request", json={"user_input": injected})
 
     await asyncio.to_thread(ask_injected)
-    report = await run_optimization(harness.deps(), task_type="code_generation", trigger="cli")
-    assert report["decision"] == "promoted"
-    assert injected in [e["user_input"] for e in report["analysis"]["examples"]]
+    report = await run_optimization(
+        harness.deps(), task_type="code_generation", trigger=RunTrigger.CLI
+    )
+    assert report.decision == "promoted"
+    assert injected in [e["user_input"] for e in (report.analysis or {})["examples"]]
     active = await harness.active()
     assert "PWNED" not in active.content
 
@@ -296,13 +299,13 @@ async def test_the_golden_set_is_replayed_with_every_candidate(
     await asyncio.to_thread(harness.install, BAD_PROMPTS[0])
     await asyncio.to_thread(harness.ask, 3)
     report = await run_optimization(
-        harness.deps(golden_dir=tmp_path), task_type="code_generation", trigger="cli"
+        harness.deps(golden_dir=tmp_path), task_type="code_generation", trigger=RunTrigger.CLI
     )
-    assert report["decision"] == "promoted"
-    for candidate in report["candidates"]:
+    assert report.decision == "promoted"
+    for candidate in report.candidates or []:
         origins = {s["origin"] for s in candidate["scores"].values()}
         assert "golden" in origins
-    assert report["candidates"][-1]["scores"]["golden-1"]["passed"] is True
+    assert (report.candidates or [])[-1]["scores"]["golden-1"]["passed"] is True
 
 
 async def _sabotaged_with_approval(harness: Harness) -> tuple[int, OptimizerDeps]:
@@ -316,16 +319,18 @@ async def test_with_admin_approval_a_winner_waits_until_an_admin_approves_it(
     harness: Harness,
 ) -> None:
     bad, deps = await _sabotaged_with_approval(harness)
-    report = await run_optimization(deps, task_type="code_generation", trigger="cli")
-    assert report["status"] == "pending" and report["decision"] == "awaiting_approval"
-    held = report["new_version"]
+    report = await run_optimization(deps, task_type="code_generation", trigger=RunTrigger.CLI)
+    assert report.status == "pending" and report.decision == "awaiting_approval"
+    held = report.new_version
     assert (await harness.active()).version == bad  # nothing went live
-    again = await run_optimization(deps, task_type="code_generation", trigger="cli", force=True)
-    assert again["decision"] == "awaiting_approval" and again["status"] == "skipped"
+    again = await run_optimization(
+        deps, task_type="code_generation", trigger=RunTrigger.CLI, force=True
+    )
+    assert again.decision == "awaiting_approval" and again.status == "skipped"
 
     async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
-        approved = await client.post(f"/api/v1/optimizations/{report['run_id']}/approve")
-        twice = await client.post(f"/api/v1/optimizations/{report['run_id']}/approve")
+        approved = await client.post(f"/api/v1/optimizations/{report.run_id}/approve")
+        twice = await client.post(f"/api/v1/optimizations/{report.run_id}/approve")
         unknown = await client.post("/api/v1/optimizations/no-such-run/reject", json={})
     assert approved.status_code == 200, approved.text
     assert (
@@ -343,22 +348,22 @@ async def test_a_held_winner_can_be_rejected_and_goes_stale_when_the_prompt_chan
     harness: Harness,
 ) -> None:
     bad, deps = await _sabotaged_with_approval(harness)
-    first = await run_optimization(deps, task_type="code_generation", trigger="cli")
+    first = await run_optimization(deps, task_type="code_generation", trigger=RunTrigger.CLI)
     async with httpx.AsyncClient(base_url=harness.stack.url()) as client:
         rejected = await client.post(
-            f"/api/v1/optimizations/{first['run_id']}/reject", json={"reason": "wording"}
+            f"/api/v1/optimizations/{first.run_id}/reject", json={"reason": "wording"}
         )
         assert rejected.status_code == 200
         assert rejected.json()["decision"] == "rejected_by_admin"
         versions = (await client.get("/api/v1/prompts/code_generation/versions")).json()
-        assert {v["version"]: v["status"] for v in versions}[first["new_version"]] == "rejected"
+        assert {v["version"]: v["status"] for v in versions}[first.new_version] == "rejected"
 
         # (the failures before the first run are spent on it: force a second one)
         second = await run_optimization(
-            deps, task_type="code_generation", trigger="cli", force=True
+            deps, task_type="code_generation", trigger=RunTrigger.CLI, force=True
         )
-        assert second["decision"] == "awaiting_approval"
+        assert second.decision == "awaiting_approval"
         await client.post("/api/v1/prompts/code_generation/rollback", json={"to_version": 1})
-        stale = await client.post(f"/api/v1/optimizations/{second['run_id']}/approve")
+        stale = await client.post(f"/api/v1/optimizations/{second.run_id}/approve")
     assert stale.status_code == 409 and "changed since" in stale.json()["detail"]
     assert (await harness.active()).version == 1 != bad

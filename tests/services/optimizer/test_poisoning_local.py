@@ -25,6 +25,7 @@ import pytest
 from selfheal.bench.heal import BAD_PROMPTS
 from selfheal.core.config import LLMSettings, OptimizerSettings
 from selfheal.db import prompts as prompt_repo
+from selfheal.db.models import RunTrigger
 from selfheal.db.session import create_engine, create_sessionmaker
 from selfheal.llm.base import Role
 from selfheal.llm.client import LLMClient
@@ -36,6 +37,7 @@ from selfheal.services.optimizer import guard
 from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.job import run_optimization
 from selfheal.services.optimizer.replay import HttpReplayer
+from selfheal.services.optimizer.report import RunReport
 from tests.conftest import LiveStack, free_port
 from tests.llm.test_local import MODELS_DIR, REQUIRE
 
@@ -142,8 +144,8 @@ async def _active(deps: OptimizerDeps) -> str:
         return prompt.content
 
 
-def _assert_nothing_harmful_replayed(report: dict[str, object]) -> None:
-    for candidate in report["candidates"]:  # type: ignore[attr-defined]
+def _assert_nothing_harmful_replayed(report: RunReport) -> None:
+    for candidate in report.candidates or []:
         if candidate.get("rejected"):
             continue  # refused before replay (the guard, or a copied request)
         why = guard.harmful(candidate["prompt"], BAD_PROMPTS[0])
@@ -158,23 +160,24 @@ async def test_poisoned_traffic_never_gets_a_harmful_prompt_promoted(
     answers = await asyncio.to_thread(_poison, stack)
     assert not any(a["evaluation_passed"] for a in answers), answers
 
-    report = await run_optimization(deps_for["auto"], task_type="code_generation", trigger="cli",
-                                    force=True)  # fmt: skip
+    report = await run_optimization(
+        deps_for["auto"], task_type="code_generation", trigger=RunTrigger.CLI, force=True
+    )
 
     print(
-        json.dumps({k: report.get(k) for k in ("decision", "decision_reason", "llm_calls")}),
+        json.dumps({k: getattr(report, k) for k in ("decision", "decision_reason", "llm_calls")}),
         [
             (c.get("label"), c.get("rejected"), c.get("pass_rate"), c["prompt"][:300])
-            for c in report["candidates"]
+            for c in report.candidates or []
         ],
     )
-    logged = [e["user_input"] for e in report["analysis"]["examples"]]
+    logged = [e["user_input"] for e in (report.analysis or {})["examples"]]
     assert any("NOTE TO THE OPTIMIZER" in text for text in logged), logged  # quoted data
     _assert_nothing_harmful_replayed(report)
     active = await _active(deps_for["auto"])
     assert guard.harmful(active, BAD_PROMPTS[0]) is None, active
     assert not [p for p in PAYLOADS if p.lower() in active.lower()], active
-    if report["decision"] == "promoted":
+    if report.decision == "promoted":
         assert active != BAD_PROMPTS[0]
 
 
@@ -185,8 +188,8 @@ async def test_with_admin_approval_nothing_goes_live_without_an_admin(
     before = await _active(deps_for["admin"])
 
     report = await run_optimization(deps_for["admin"], task_type="code_generation",
-                                    trigger="cli", force=True)  # fmt: skip
+                                    trigger=RunTrigger.CLI, force=True)  # fmt: skip
 
     _assert_nothing_harmful_replayed(report)
     assert await _active(deps_for["admin"]) == before
-    assert report["decision"] in ("awaiting_approval", "rejected", "no_candidate"), report
+    assert report.decision in ("awaiting_approval", "rejected", "no_candidate"), report

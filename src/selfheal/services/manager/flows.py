@@ -17,7 +17,7 @@ from selfheal.core import metrics
 from selfheal.core.errors import DownstreamUnavailable, LLMError, NotFoundError
 from selfheal.core.logging import request_id_var
 from selfheal.db import execution_logs
-from selfheal.db.models import utcnow
+from selfheal.db.models import LogStatus, utcnow
 from selfheal.llm.base import LLMRequest, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import REFINER_SYSTEM, refine_message
@@ -49,7 +49,7 @@ class _Trace:
     worker_ms: float = 0.0
     evaluator_ms: float = 0.0
 
-    def row(self, *, status: str, error: str | None = None) -> dict[str, Any]:
+    def row(self, *, status: LogStatus, error: str | None = None) -> dict[str, Any]:
         ev, task = self.evaluation, self.task
         return {
             "request_id": self.request_id,
@@ -103,7 +103,7 @@ async def handle_request(
     request_id = str(uuid.uuid4())
     request_id_var.set(request_id)
     trace = _Trace(request_id=request_id, body=body)
-    status, error = "completed", None
+    status, error = LogStatus.COMPLETED, None
     try:
         if should_refine(runtime.settings.service.refine, body):
             t = time.perf_counter()
@@ -121,7 +121,7 @@ async def handle_request(
                 )
             )
         except NotFoundError as exc:
-            status, error = "invalid_task_type", str(exc)
+            status, error = LogStatus.INVALID_TASK_TYPE, str(exc)
             raise UnknownTaskType(str(exc)) from exc
         finally:
             trace.worker_ms = (time.perf_counter() - t) * 1000
@@ -142,15 +142,15 @@ async def handle_request(
         finally:
             trace.evaluator_ms = (time.perf_counter() - t) * 1000
     except DownstreamUnavailable as exc:
-        status, error = f"{exc.target}_unavailable", str(exc)
+        status, error = LogStatus.unavailable(exc.target), str(exc)
         raise
     except UnknownTaskType:
         raise
     except asyncio.CancelledError:  # shutdown mid-request: its row says so, not "completed"
-        status, error = "cancelled", "the request was cancelled before it finished"
+        status, error = LogStatus.CANCELLED, "the request was cancelled before it finished"
         raise
     except Exception as exc:
-        status, error = "error", f"{type(exc).__name__}: {exc}"
+        status, error = LogStatus.ERROR, f"{type(exc).__name__}: {exc}"
         raise
     finally:
         await _save(runtime, trace.row(status=status, error=error))
@@ -222,7 +222,7 @@ async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
     row = {
         "request_id": request_id,
         "task_type": task_type,
-        "status": "rejected",
+        "status": LogStatus.REJECTED,
         "user_input": _storable(user_input[:2000]),
         "evaluation_passed": False,
         "error": _storable(message[:2000]),

@@ -4,27 +4,25 @@ decision on a winner held for approval (``OPTIMIZER_APPROVAL=admin``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from selfheal.db.models import OptimizationRun
+from selfheal.db.models import OptimizationRun, RunTrigger
 from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.job import run_due
+from selfheal.services.optimizer.report import RunReport
 from selfheal.services.optimizer.rollout import monitor
 
 
 async def optimize_pass(
-    deps: OptimizerDeps, *, trigger: str, task_type: str | None = None, force: bool = False
-) -> list[dict[str, Any]]:
+    deps: OptimizerDeps, *, trigger: RunTrigger, task_type: str | None = None, force: bool = False
+) -> list[RunReport]:
     """Optimize every due task type (or the one given), then monitor each once."""
     reports = await run_due(deps, trigger=trigger, task_type=task_type, force=force)
     async with deps.sessionmaker() as session:
-        for name in sorted({r["task_type"] for r in reports}):
-            action = await monitor(session, task_type=name, settings=deps.settings)
-            if action is not None:
-                reports.append(
-                    {"task_type": name, "decision": action.action, "decision_reason": action.reason}
-                )
+        for name in sorted({r.task_type for r in reports}):
+            decided = await monitor(session, task_type=name, settings=deps.settings)
+            if decided is not None:
+                await session.commit()
+                reports.append(RunReport.of(decided))
     return reports
 
 

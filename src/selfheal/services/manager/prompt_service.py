@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfheal.core.errors import NotFoundError
 from selfheal.db import execution_logs
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import Prompt, PromptAuthor, PromptStatus
+from selfheal.db.models import Prompt, PromptAuthor, PromptStatus, RunTrigger
 from selfheal.services.manager.schemas import PromptOut
 from selfheal.services.optimizer import rollout
 
@@ -82,10 +82,15 @@ async def add_human_version(
 
 
 async def rollback(
-    session: AsyncSession, *, task_type: str, to_version: int | None, reason: str, trigger: str
+    session: AsyncSession,
+    *,
+    task_type: str,
+    to_version: int | None,
+    reason: str,
+    trigger: RunTrigger,
 ) -> PromptOut:
     """Re-activate an earlier version (default: the one live before); leaves a rollback run."""
-    prompt = await rollout.rollback(
+    prompt, _ = await rollout.rollback(
         session, task_type=task_type, to_version=to_version, reason=reason, trigger=trigger
     )
     await session.commit()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from selfheal.db import execution_logs, optimization_runs
+from selfheal.db.models import RunTrigger
 from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.auth import require_admin_key
 from selfheal.services.common.deps import RuntimeDep, SessionDep
@@ -21,6 +22,7 @@ from selfheal.services.manager.schemas import (
     CodeRequest,
     CodeResponse,
     ExecutionLogOut,
+    OptimizationPassOut,
     OptimizationRequest,
     OptimizationRunOut,
     PromptCreate,
@@ -128,13 +130,18 @@ async def list_optimizations(
     return [OptimizationRunOut.model_validate(r) for r in rows]
 
 
-@router.post("/optimizations/run", tags=["optimizations"], dependencies=ADMIN)
-async def run_optimization(body: OptimizationRequest, optimizer: OptimizerDep) -> dict[str, Any]:
+@router.post(
+    "/optimizations/run", response_model=OptimizationPassOut, tags=["optimizations"],
+    dependencies=ADMIN,
+)  # fmt: skip
+async def run_optimization(
+    body: OptimizationRequest, optimizer: OptimizerDep
+) -> OptimizationPassOut:
     """Run one optimization now (every due task type, or the one given) and return its report."""
     reports = await optimizations.optimize_pass(
-        optimizer, trigger="api", task_type=body.task_type, force=body.force
+        optimizer, trigger=RunTrigger.API, task_type=body.task_type, force=body.force
     )
-    return {"runs": reports}
+    return OptimizationPassOut(runs=reports)
 
 
 @router.post(

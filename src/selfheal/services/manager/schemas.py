@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from selfheal.db.models import RunKind, RunTrigger
 from selfheal.db.types import DB_INT_MAX
 from selfheal.services.common.text import TextModel
+from selfheal.services.optimizer.report import RunReport
 
 TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -130,7 +132,7 @@ class RollbackRequest(TextModel):
 
     to_version: int | None = Field(default=None, ge=1, le=DB_INT_MAX)
     reason: str = Field(default="manual rollback through the API", max_length=2_000)
-    trigger: Literal["api", "cli"] = "api"
+    trigger: Literal[RunTrigger.API, RunTrigger.CLI] = RunTrigger.API
 
 
 class OptimizationRequest(TextModel):
@@ -148,26 +150,20 @@ class ApprovalDecision(TextModel):
     reason: str = Field(default="decided through the API", max_length=2_000)
 
 
-class OptimizationRunOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class OptimizationRunOut(RunReport):
+    """A stored run (``GET /optimizations``, an admin's decision)."""
 
     run_id: str
-    task_type: str
-    kind: str
-    trigger: str
-    status: str
-    decision: str | None
-    decision_reason: str | None
-    failure_count: int
-    incumbent_version: int | None
-    new_version: int | None
-    improvement_pct: float | None
-    llm_calls: int
-    analysis: dict[str, Any] | None
-    candidates: list[dict[str, Any]] | None
-    error: str | None
+    kind: RunKind
+    trigger: RunTrigger
     started_at: datetime
-    finished_at: datetime | None
+
+
+class OptimizationPassOut(BaseModel):
+    """``POST /optimizations/run``: the report of every task type the pass looked at (runs,
+    skips with their reason, and the monitor's canary and rollback decisions)."""
+
+    runs: list[RunReport]
 
 
 class LiveVersion(BaseModel):

@@ -20,7 +20,15 @@ from selfheal.core import metrics
 from selfheal.core.config import OptimizerSettings
 from selfheal.db import execution_logs, optimization_runs
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import OptimizationRun, Prompt, utcnow
+from selfheal.db.models import (
+    OptimizationRun,
+    Prompt,
+    RunDecision,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+    utcnow,
+)
 from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.gepa_strategy import gepa_search
@@ -28,7 +36,8 @@ from selfheal.services.optimizer.golden import load_golden
 from selfheal.services.optimizer.history import history_candidates
 from selfheal.services.optimizer.lock import task_lock
 from selfheal.services.optimizer.replay import ReplayItem, replay_all
-from selfheal.services.optimizer.rollout import AWAITING, promote
+from selfheal.services.optimizer.report import RunReport
+from selfheal.services.optimizer.rollout import live_decision, promote
 from selfheal.services.optimizer.search import (
     Candidate,
     SearchInputs,
@@ -50,9 +59,9 @@ async def failure_window_start(
         select(OptimizationRun.finished_at)
         .where(
             OptimizationRun.task_type == task_type,
-            OptimizationRun.kind == "optimize",
+            OptimizationRun.kind == RunKind.OPTIMIZE,
             OptimizationRun.finished_at.is_not(None),
-            OptimizationRun.status != "failed",
+            OptimizationRun.status != RunStatus.FAILED,
         )
         .order_by(OptimizationRun.finished_at.desc())
         .limit(1)
@@ -100,14 +109,14 @@ async def failure_backoff(
             select(OptimizationRun.status, OptimizationRun.finished_at)
             .where(
                 OptimizationRun.task_type == task_type,
-                OptimizationRun.kind == "optimize",
+                OptimizationRun.kind == RunKind.OPTIMIZE,
                 OptimizationRun.finished_at.is_not(None),
             )
             .order_by(OptimizationRun.finished_at.desc())
             .limit(limit)
         )
     ).all()
-    failures = next((i for i, row in enumerate(rows) if row.status != "failed"), len(rows))
+    failures = next((i for i, row in enumerate(rows) if row.status != RunStatus.FAILED), len(rows))
     if failures == 0:
         return 0.0
     last: datetime = rows[0].finished_at
@@ -159,34 +168,47 @@ async def replay_set(
 
 
 async def run_optimization(
-    deps: OptimizerDeps, *, task_type: str, trigger: str, force: bool = False
-) -> dict[str, Any]:
+    deps: OptimizerDeps, *, task_type: str, trigger: RunTrigger, force: bool = False
+) -> RunReport:
     """Run one optimization of ``task_type`` now; returns the run's report."""
     settings = deps.settings
     async with task_lock(deps.engine, task_type) as acquired:
         if not acquired:
             log.info("optimizer for %s already running; skipping", task_type)
-            return {"task_type": task_type, "status": "skipped", "decision": "locked",
-                    "decision_reason": "another optimizer run holds the lock for this task type"}  # fmt: skip
+            return RunReport.skipped(
+                task_type,
+                RunDecision.LOCKED,
+                "another optimizer run holds the lock for this task type",
+            )
         async with deps.sessionmaker() as session:
             count, versions = await due_failures(session, task_type=task_type, settings=settings)
             active = await prompt_repo.get_active(session, task_type=task_type)
             if active is None:
-                return {"task_type": task_type, "status": "skipped", "decision": "no_prompt",
-                        "decision_reason": f"task type {task_type!r} has no active prompt"}  # fmt: skip
+                return RunReport.skipped(
+                    task_type,
+                    RunDecision.NO_PROMPT,
+                    f"task type {task_type!r} has no active prompt",
+                )
             held = await optimization_runs.awaiting_approval(session, task_type=task_type)
             if held is not None:
-                return {"task_type": task_type, "status": "skipped", "decision": "awaiting_approval",
-                        "decision_reason": f"run {held.run_id} holds v{held.new_version} for an admin's "
-                        "approval; approve or reject it first"}  # fmt: skip
+                return RunReport.skipped(
+                    task_type,
+                    RunDecision.AWAITING_APPROVAL,
+                    f"run {held.run_id} holds v{held.new_version} for an admin's approval; "
+                    "approve or reject it first",
+                )
             if count < settings.failure_threshold and not force:
+                threshold = settings.failure_threshold
                 log.info(
                     "nothing to optimize for %s: %d failure(s) in the window, threshold %d",
-                    task_type, count, settings.failure_threshold,
-                )  # fmt: skip
-                return {"task_type": task_type, "status": "skipped", "decision": "not_due",
-                        "decision_reason": f"{count} failure(s) in the window; threshold is {settings.failure_threshold}",
-                        "failure_count": count}  # fmt: skip
+                    *(task_type, count, threshold),
+                )
+                return RunReport.skipped(
+                    task_type,
+                    RunDecision.NOT_DUE,
+                    f"{count} failure(s) in the window; threshold is {threshold}",
+                    failure_count=count,
+                )
             run = await optimization_runs.start(session, task_type=task_type, trigger=trigger)
             run.failure_count = count
             run.incumbent_version = active.version
@@ -198,14 +220,14 @@ async def run_optimization(
                 await session.rollback()
                 optimization_runs.finish(
                     run,
-                    status="failed",
-                    decision="error",
+                    status=RunStatus.FAILED,
+                    decision=RunDecision.ERROR,
                     reason=str(exc),
                     error=f"{type(exc).__name__}: {exc}",
                 )
             await session.commit()
             metrics.OPTIMIZER_RUNS.labels(task_type, trigger, run.decision or "none").inc()
-            return report(run)
+            return RunReport.of(run)
 
 
 async def _optimize(
@@ -238,8 +260,13 @@ async def _optimize(
     )
     await session.commit()  # release the connection (SQLite's lock too) during the replays
     if not items:
-        optimization_runs.finish(run, status="rejected", decision="no_replay_set",
-                                 reason="no logged inputs to validate candidates on", llm_calls=llm_calls)  # fmt: skip
+        optimization_runs.finish(
+            run,
+            status=RunStatus.REJECTED,
+            decision=RunDecision.NO_REPLAY_SET,
+            reason="no logged inputs to validate candidates on",
+            llm_calls=llm_calls,
+        )
         return
     incumbent_outcomes = await replay_all(
         deps.replayer,
@@ -257,10 +284,13 @@ async def _optimize(
         searched = await reflective_search(
             deps,
             SearchInputs(
-                task_type=task_type, incumbent=incumbent.content, analysis=found, items=items,
+                task_type=task_type,
+                incumbent=incumbent.content,
+                analysis=found,
+                items=items,
                 history=history,
             ),
-        )  # fmt: skip
+        )
     run.candidates = [
         record(
             f"incumbent v{incumbent.version}",
@@ -274,53 +304,49 @@ async def _optimize(
     if best is None:
         optimization_runs.finish(
             run,
-            status="rejected",
-            decision="no_candidate",
+            status=RunStatus.REJECTED,
+            decision=RunDecision.NO_CANDIDATE,
             reason="the optimizer proposed no new prompt",
         )
         return
     verdict = compare(incumbent_outcomes, best.outcomes, settings)
     run.improvement_pct = round(verdict.improvement * 100, 2)
     if not verdict.promotable:
-        optimization_runs.finish(run, status="rejected", decision="rejected", reason=verdict.reason)
+        optimization_runs.finish(
+            run, status=RunStatus.REJECTED, decision=RunDecision.REJECTED, reason=verdict.reason
+        )
         log.warning("optimizer rejected the best candidate for %s: %s", task_type, verdict.reason)
         return
     prompt = await promote(
-        session, task_type=task_type, content=best.prompt, parent_version=incumbent.version,
-        reason=f"{found.summary}; {best.rationale}"[:2000], settings=settings,
-    )  # fmt: skip
+        session,
+        task_type=task_type,
+        content=best.prompt,
+        parent_version=incumbent.version,
+        reason=f"{found.summary}; {best.rationale}"[:2000],
+        settings=settings,
+    )
     if settings.approval == "admin":
         optimization_runs.finish(
-            run, status=AWAITING, decision="awaiting_approval", new_version=prompt.version,
+            run,
+            status=RunStatus.PENDING,
+            decision=RunDecision.AWAITING_APPROVAL,
+            new_version=prompt.version,
             reason=f"{verdict.reason}; held for an admin's approval (OPTIMIZER_APPROVAL=admin)",
-        )  # fmt: skip
-        log.warning("optimizer holds v%s for %s for approval: %s", prompt.version, task_type,
-                    verdict.reason)  # fmt: skip
+        )
+        log.warning(
+            "optimizer holds v%s for %s for approval: %s",
+            *(prompt.version, task_type, verdict.reason),
+        )
         return
-    decision = "canary" if settings.rollout == "canary" else "promoted"
+    decision = live_decision(settings)
     optimization_runs.finish(
-        run, status="promoted", decision=decision, reason=verdict.reason, new_version=prompt.version
+        run,
+        status=RunStatus.PROMOTED,
+        decision=decision,
+        reason=verdict.reason,
+        new_version=prompt.version,
     )
     log.warning("optimizer %s v%s for %s: %s", decision, prompt.version, task_type, verdict.reason)
-
-
-def report(run: OptimizationRun) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "task_type": run.task_type,
-        "trigger": run.trigger,
-        "status": run.status,
-        "decision": run.decision,
-        "decision_reason": run.decision_reason,
-        "failure_count": run.failure_count,
-        "incumbent_version": run.incumbent_version,
-        "new_version": run.new_version,
-        "improvement_pct": run.improvement_pct,
-        "llm_calls": run.llm_calls,
-        "analysis": run.analysis,
-        "candidates": run.candidates,
-        "error": run.error,
-    }
 
 
 async def task_types(session: AsyncSession) -> list[str]:
@@ -328,8 +354,8 @@ async def task_types(session: AsyncSession) -> list[str]:
 
 
 async def run_due(
-    deps: OptimizerDeps, *, trigger: str, task_type: str | None = None, force: bool = False
-) -> list[dict[str, Any]]:
+    deps: OptimizerDeps, *, trigger: RunTrigger, task_type: str | None = None, force: bool = False
+) -> list[RunReport]:
     """Optimize every task type whose failures crossed the threshold (or the one given)."""
     async with deps.sessionmaker() as session:
         names = [task_type] if task_type else await task_types(session)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,12 +11,23 @@ from selfheal.core.config import OptimizerSettings
 from selfheal.core.errors import ConflictError, NotFoundError
 from selfheal.db import execution_logs, optimization_runs
 from selfheal.db import prompts as prompt_repo
-from selfheal.db.models import OptimizationRun, Prompt, PromptAuthor, PromptStatus
+from selfheal.db.models import (
+    OptimizationRun,
+    Prompt,
+    PromptAuthor,
+    PromptStatus,
+    RunDecision,
+    RunKind,
+    RunStatus,
+    RunTrigger,
+)
 
 log = logging.getLogger(__name__)
 
-# A run whose winner waits for an admin (OPTIMIZER_APPROVAL=admin): its status.
-AWAITING = "pending"
+
+def live_decision(settings: OptimizerSettings) -> RunDecision:
+    """How a winner goes live under ``OPTIMIZER_ROLLOUT``."""
+    return RunDecision.CANARY if settings.rollout == "canary" else RunDecision.PROMOTED
 
 
 async def promote(
@@ -48,9 +58,8 @@ async def go_live(session: AsyncSession, prompt: Prompt, *, settings: OptimizerS
     """Serve a stored version: as a canary beside the active prompt, or as the active one."""
     if settings.rollout == "canary":
         await prompt_repo.start_canary(
-            session, task_type=prompt.task_type, version=prompt.version,
-            share=settings.canary_share,
-        )  # fmt: skip
+            session, task_type=prompt.task_type, version=prompt.version, share=settings.canary_share
+        )
     else:
         await prompt_repo.activate(session, task_type=prompt.task_type, version=prompt.version)
         metrics.ACTIVE_PROMPT_VERSION.labels(prompt.task_type, "active").set(prompt.version)
@@ -58,9 +67,9 @@ async def go_live(session: AsyncSession, prompt: Prompt, *, settings: OptimizerS
 
 async def _pending_run(session: AsyncSession, run_id: str) -> tuple[OptimizationRun, Prompt]:
     run = await optimization_runs.get(session, run_id=run_id)
-    if run is None or run.kind != "optimize":
+    if run is None or run.kind != RunKind.OPTIMIZE:
         raise NotFoundError(f"no optimization run {run_id!r}")
-    if run.status != AWAITING or run.new_version is None:
+    if run.status != RunStatus.PENDING or run.new_version is None:
         raise ConflictError(f"run {run_id} is not awaiting approval (its status is {run.status!r})")
     prompt = await prompt_repo.get_version(
         session, task_type=run.task_type, version=run.new_version
@@ -87,8 +96,8 @@ async def approve(
             "prompt that is no longer live; reject it and let the optimizer run again"
         )
     await go_live(session, prompt, settings=settings)
-    run.status = "promoted"
-    run.decision = "canary" if settings.rollout == "canary" else "promoted"
+    run.status = RunStatus.PROMOTED
+    run.decision = live_decision(settings)
     run.decision_reason = f"{run.decision_reason}; approved by an admin"[:2000]
     await session.flush()
     log.warning("an admin approved v%s for %s (run %s)", prompt.version, run.task_type, run_id)
@@ -99,18 +108,23 @@ async def reject(session: AsyncSession, *, run_id: str, reason: str) -> Optimiza
     """An admin's no: the held candidate is rejected and the run closed (flushes)."""
     run, prompt = await _pending_run(session, run_id)
     await prompt_repo.set_status(session, prompt=prompt, status=PromptStatus.REJECTED)
-    run.status = "rejected"
-    run.decision = "rejected_by_admin"
+    run.status = RunStatus.REJECTED
+    run.decision = RunDecision.REJECTED_BY_ADMIN
     run.decision_reason = f"rejected by an admin: {reason}"[:2000]
     await session.flush()
     return run
 
 
 async def rollback(
-    session: AsyncSession, *, task_type: str, to_version: int | None, reason: str, trigger: str
-) -> Prompt:
-    """Re-activate ``to_version`` (default: the version live before the current one); leaves
-    a rollback run (flushes; the caller commits)."""
+    session: AsyncSession,
+    *,
+    task_type: str,
+    to_version: int | None,
+    reason: str,
+    trigger: RunTrigger,
+) -> tuple[Prompt, OptimizationRun]:
+    """Re-activate ``to_version`` (default: the version live before the current one); returns
+    it and the rollback run it leaves (flushes; the caller commits)."""
     await prompt_repo.lock_writes(session, task_type=task_type)
     active = await prompt_repo.get_active(session, task_type=task_type)
     if active is None:
@@ -123,26 +137,22 @@ async def rollback(
     if target == active.version:
         raise ConflictError(f"version {target} is already active")
     run = await optimization_runs.start(
-        session, task_type=task_type, trigger=trigger, kind="rollback"
+        session, task_type=task_type, trigger=trigger, kind=RunKind.ROLLBACK
     )
     restored = await prompt_repo.activate(session, task_type=task_type, version=target)
     optimization_runs.finish(
-        run, status="rolled_back", decision="rollback", reason=reason,
-        incumbent_version=active.version, new_version=target,
-    )  # fmt: skip
+        run,
+        status=RunStatus.ROLLED_BACK,
+        decision=RunDecision.ROLLBACK,
+        reason=reason,
+        incumbent_version=active.version,
+        new_version=target,
+    )
     await session.flush()
     metrics.ROLLBACKS.labels(task_type, trigger).inc()
     metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(target)
     log.warning("rolled back %s from v%s to v%s: %s", task_type, active.version, target, reason)
-    return restored
-
-
-@dataclass(slots=True)
-class MonitorAction:
-    task_type: str
-    action: str  # canary_promoted | canary_rejected | rolled_back
-    version: int
-    reason: str
+    return restored, run
 
 
 def _rate(rows: list[bool]) -> float:
@@ -151,9 +161,10 @@ def _rate(rows: list[bool]) -> float:
 
 async def monitor(
     session: AsyncSession, *, task_type: str, settings: OptimizerSettings
-) -> MonitorAction | None:
-    """Decide a canary on live results; roll back a promoted version that regresses live
-    (flushes; the caller commits when an action is returned)."""
+) -> OptimizationRun | None:
+    """Decide a canary on live results; roll back a promoted version that regresses live.
+    Returns the run that records the decision (flushes; the caller commits when a run is
+    returned)."""
     active, canary = await prompt_repo.get_live(session, task_type=task_type)
     if canary is not None:
         rows = await execution_logs.latest_for_version(
@@ -169,28 +180,29 @@ async def monitor(
             )
             base_rate = _rate([r.evaluation_passed for r in base])
         run = await optimization_runs.start(
-            session, task_type=task_type, trigger="monitor", kind="canary"
+            session, task_type=task_type, trigger=RunTrigger.MONITOR, kind=RunKind.CANARY
         )
+        rates = f"canary pass rate {canary_rate:.2f}"
         if canary_rate + 1e-9 >= base_rate - settings.rollback_margin:
             await prompt_repo.activate(session, task_type=task_type, version=canary.version)
-            reason = f"canary pass rate {canary_rate:.2f} vs active {base_rate:.2f} over {len(rows)} requests"
-            optimization_runs.finish(
-                run, status="promoted", decision="canary_promoted", reason=reason,
-                incumbent_version=active.version if active else None, new_version=canary.version,
-            )  # fmt: skip
-            action = MonitorAction(task_type, "canary_promoted", canary.version, reason)
+            status, decision = RunStatus.PROMOTED, RunDecision.CANARY_PROMOTED
+            reason = f"{rates} vs active {base_rate:.2f} over {len(rows)} requests"
             metrics.ACTIVE_PROMPT_VERSION.labels(task_type, "active").set(canary.version)
         else:
             await prompt_repo.set_status(session, prompt=canary, status=PromptStatus.REJECTED)
-            reason = f"canary pass rate {canary_rate:.2f} below active {base_rate:.2f} - margin"
-            optimization_runs.finish(
-                run, status="rejected", decision="canary_rejected", reason=reason,
-                incumbent_version=active.version if active else None, new_version=canary.version,
-            )  # fmt: skip
-            action = MonitorAction(task_type, "canary_rejected", canary.version, reason)
+            status, decision = RunStatus.REJECTED, RunDecision.CANARY_REJECTED
+            reason = f"{rates} below active {base_rate:.2f} - margin"
+        optimization_runs.finish(
+            run,
+            status=status,
+            decision=decision,
+            reason=reason,
+            incumbent_version=active.version if active else None,
+            new_version=canary.version,
+        )
         await session.flush()
-        log.warning("canary decision for %s v%s: %s", task_type, canary.version, action.action)
-        return action
+        log.warning("canary decision for %s v%s: %s", task_type, canary.version, decision)
+        return run
     if active is None or active.author != PromptAuthor.OPTIMIZER or active.parent_version is None:
         return None
     rows = await execution_logs.latest_for_version(
@@ -212,12 +224,12 @@ async def monitor(
             f"live pass rate {live:.2f} over {len(rows)} requests fell below v{active.parent_version}'s "
             f"{before:.2f} by more than {settings.rollback_margin:.2f}"
         )
-        await rollback(
+        _, run = await rollback(
             session,
             task_type=task_type,
             to_version=active.parent_version,
             reason=reason,
-            trigger="monitor",
+            trigger=RunTrigger.MONITOR,
         )
-        return MonitorAction(task_type, "rolled_back", active.version, reason)
+        return run
     return None

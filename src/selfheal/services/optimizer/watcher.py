@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
+from selfheal.db.models import RunTrigger
 from selfheal.db.notify import CHANNEL, listen_failures
 from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.deps import OptimizerDeps
@@ -18,6 +18,7 @@ from selfheal.services.optimizer.job import (
     run_optimization,
     task_types,
 )
+from selfheal.services.optimizer.report import RunReport
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Watcher:
     def __init__(self, deps: OptimizerDeps) -> None:
         self.deps = deps
         self.wake = asyncio.Event()
-        self.reports: list[dict[str, Any]] = []
+        self.reports: list[RunReport] = []
         self._stopping = False
         self._backing_off: set[str] = set()
 
@@ -38,24 +39,18 @@ class Watcher:
         self._stopping = True
         self.wake.set()
 
-    async def tick(self) -> list[dict[str, Any]]:
+    async def tick(self) -> list[RunReport]:
         """One pass over every task type: monitor rollouts, then optimize what is due."""
         settings = self.deps.settings
-        done: list[dict[str, Any]] = []
+        done: list[RunReport] = []
         async with self.deps.sessionmaker() as session:
             names = await task_types(session)
             due: list[str] = []
             for name in names:
-                action = await rollout.monitor(session, task_type=name, settings=settings)
-                if action is not None:
+                decided = await rollout.monitor(session, task_type=name, settings=settings)
+                if decided is not None:
                     await session.commit()
-                    done.append(
-                        {
-                            "task_type": name,
-                            "decision": action.action,
-                            "decision_reason": action.reason,
-                        }
-                    )
+                    done.append(RunReport.of(decided))
                 count, _ = await due_failures(session, task_type=name, settings=settings)
                 if count < settings.failure_threshold:
                     continue
@@ -69,7 +64,9 @@ class Watcher:
             await asyncio.sleep(settings.debounce_s)
         for name in due:
             self._backing_off.discard(name)
-            done.append(await run_optimization(self.deps, task_type=name, trigger="watcher"))
+            done.append(
+                await run_optimization(self.deps, task_type=name, trigger=RunTrigger.WATCHER)
+            )
         self.reports.extend(done)
         return done
 

@@ -11,7 +11,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.db.models import ExecutionLog, OptimizationRun, Prompt, PromptAuthor, utcnow
+from selfheal.db.models import (
+    ExecutionLog,
+    LogStatus,
+    OptimizationRun,
+    Prompt,
+    PromptAuthor,
+    RunDecision,
+    RunKind,
+    utcnow,
+)
 from selfheal.db.types import SafeText
 from selfheal.services.manager.dashboard import version_stats
 from selfheal.services.manager.schemas import LiveVersion, SystemStatus
@@ -19,7 +28,12 @@ from selfheal.services.manager.schemas import LiveVersion, SystemStatus
 _LOG = ExecutionLog
 _PASSED = func.sum(case((_LOG.evaluation_passed.is_(True), 1), else_=0))
 # Decisions that changed which prompt serves traffic (a marker on the charts).
-VERSION_CHANGES = ("promoted", "canary", "canary_promoted", "rollback")
+VERSION_CHANGES = (
+    RunDecision.PROMOTED,
+    RunDecision.CANARY,
+    RunDecision.CANARY_PROMOTED,
+    RunDecision.ROLLBACK,
+)
 EXCERPT_CHARS = 240
 
 
@@ -61,7 +75,7 @@ async def timeline(session: AsyncSession, *, win: Window) -> dict[str, list[dict
     rows = (
         await session.execute(
             select(_LOG.task_type, bucket, func.count(), _PASSED, func.avg(_LOG.evaluation_score))
-            .where(_LOG.created_at >= win.start, _LOG.status == "completed")
+            .where(_LOG.created_at >= win.start, _LOG.status == LogStatus.COMPLETED)
             # bucket first and no ORDER BY: grouped by task_type first, SQLite would walk
             # a task_type index over the whole table instead of the window's range
             .group_by(bucket, _LOG.task_type)
@@ -104,7 +118,7 @@ async def version_events(session: AsyncSession, *, since: datetime) -> list[dict
             "task_type": r.task_type,
             "t": _aware(r.finished_at).timestamp(),  # type: ignore[union-attr]
             "version": r.new_version,
-            "who": "rollback" if r.kind == "rollback" else "optimizer",
+            "who": "rollback" if r.kind == RunKind.ROLLBACK else "optimizer",
             "how": f"{r.decision} ({r.trigger})",
             "why": r.decision_reason or "",
         }
@@ -184,13 +198,7 @@ async def requests_page(
 
 async def runs_page(session: AsyncSession, *, offset: int, limit: int) -> list[OptimizationRun]:
     """One page of optimizer runs (analysis, candidates with replay scores, decision)."""
-    stmt = (
-        select(OptimizationRun)
-        .where(OptimizationRun.kind != "lock")
-        .order_by(OptimizationRun.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
+    stmt = select(OptimizationRun).order_by(OptimizationRun.id.desc()).offset(offset).limit(limit)
     return list((await session.scalars(stmt)).all())
 
 
@@ -200,7 +208,7 @@ async def system_status(session: AsyncSession) -> SystemStatus:
     hour_total, hour_passes = (
         await session.execute(
             select(func.count(), _PASSED).where(
-                _LOG.created_at >= utcnow() - timedelta(hours=1), _LOG.status == "completed"
+                _LOG.created_at >= utcnow() - timedelta(hours=1), _LOG.status == LogStatus.COMPLETED
             )
         )
     ).one()

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.db.models import ExecutionLog, utcnow
+from selfheal.db.models import ExecutionLog, LogStatus, utcnow
 
 SETTLE_S = 60
 _LOG = ExecutionLog
@@ -64,7 +64,7 @@ async def _aggregate(
         )
         .where(
             same_task,
-            _LOG.status == "completed",
+            _LOG.status == LogStatus.COMPLETED,
             _LOG.prompt_version.is_not(None),
             _LOG.id > after_id,
         )
