@@ -4,9 +4,13 @@ never imports the manager's package; the shared service code imports no service.
 from __future__ import annotations
 
 import ast
+import importlib
+import typing
 from pathlib import Path
 
 import pytest
+
+from selfheal.services.common.runtime import Runtime
 
 SERVICES = Path(__file__).parents[2] / "src/selfheal/services"
 
@@ -42,3 +46,22 @@ def test_a_package_does_not_import_what_sits_above_it(
         if name.startswith(forbidden)
     }
     assert not found, sorted(found)
+
+
+@pytest.mark.parametrize(
+    ("app", "state"),
+    [
+        ("selfheal.services.manager.app", "selfheal.services.manager.state:ManagerState"),
+        ("selfheal.services.evaluator.app", "selfheal.services.evaluator.state:EvaluatorState"),
+    ],
+)
+def test_service_state_is_typed_not_a_bag(app: str, state: str) -> None:
+    """What a service holds is a dataclass of typed fields (no ``dict[str, Any]``), and the
+    shared runtime keeps it as one typed object."""
+    module, name = state.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    hints = typing.get_type_hints(cls)
+    assert hints and not [f for f, t in hints.items() if typing.get_origin(t) is dict], hints
+    runtime_hints = typing.get_type_hints(Runtime)
+    assert not [f for f, t in runtime_hints.items() if t == dict[str, typing.Any]], runtime_hints
+    importlib.import_module(app)

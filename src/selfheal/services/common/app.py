@@ -15,9 +15,10 @@ from selfheal.services.common import errors, health
 from selfheal.services.common.admission import Admission, admission_for
 from selfheal.services.common.auth import require_api_key
 from selfheal.services.common.middleware import ServiceMiddleware
-from selfheal.services.common.runtime import Runtime, open_runtime
+from selfheal.services.common.runtime import Runtime, ServiceState, open_runtime
 
-Hook = Callable[[Runtime], Awaitable[None]]
+# Builds the service's own state once the runtime is open; the state's aclose() ends it.
+StartHook = Callable[[Runtime], Awaitable[ServiceState]]
 
 
 def create_service_app(
@@ -26,8 +27,7 @@ def create_service_app(
     title: str,
     routers: Iterable[APIRouter],
     roles: Iterable[Role],
-    on_start: Hook | None = None,
-    on_stop: Hook | None = None,
+    on_start: StartHook | None = None,
     settings: Settings | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
@@ -40,11 +40,9 @@ def create_service_app(
         app.state.runtime = runtime
         try:
             if on_start is not None:
-                await on_start(runtime)
+                runtime.state = await on_start(runtime)
             yield
         finally:
-            if on_stop is not None:
-                await on_stop(runtime)
             await runtime.aclose()
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan)

@@ -11,21 +11,13 @@ from selfheal.services.common.app import create_service_app
 from selfheal.services.common.runtime import Runtime
 from selfheal.services.common.stats_router import router as stats_router
 from selfheal.services.evaluator.router import router
+from selfheal.services.evaluator.state import EvaluatorState
 
 
-async def _start(runtime: Runtime) -> None:
+async def _start(runtime: Runtime) -> EvaluatorState:
     # Never raises for a missing sandbox: a RefusingSandbox makes /ready and every
     # evaluation say what is missing, which a crash loop would not.
-    sandbox = await start_sandbox(runtime.settings.sandbox)
-    runtime.extras["sandbox"] = sandbox
-    # A live view: the backend updates its own status (e.g. zygotes alive) in place.
-    runtime.extras["readiness"] = {"sandbox": sandbox.status}
-
-
-async def _stop(runtime: Runtime) -> None:
-    sandbox = runtime.extras.get("sandbox")
-    if sandbox is not None:
-        await sandbox.aclose()
+    return EvaluatorState(sandbox=await start_sandbox(runtime.settings.sandbox))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,6 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router, stats_router],
         roles=[Role.JUDGE, Role.TEST_WRITER],
         on_start=_start,
-        on_stop=_stop,
         settings=settings,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 from fastapi import FastAPI, Request
@@ -22,32 +21,28 @@ from selfheal.services.manager import flows
 from selfheal.services.manager.dashboard import router as dashboard
 from selfheal.services.manager.log_spool import LogSpool
 from selfheal.services.manager.router import router
+from selfheal.services.manager.state import ManagerState
 from selfheal.services.optimizer.replay import HttpReplayer
 from selfheal.services.optimizer.standalone import optimizer_deps
 
 
-async def _start(runtime: Runtime) -> None:
+async def _start(runtime: Runtime) -> ManagerState:
     worker, evaluator = service_clients(runtime.settings.service)
-    runtime.extras["worker"] = worker
-    runtime.extras["evaluator"] = evaluator
-    runtime.extras["optimizer"] = optimizer_deps(runtime, HttpReplayer(worker, evaluator))
-    runtime.extras["log_spool"] = LogSpool(runtime.settings.db.resolved_spool_dir)
-    runtime.extras["spool_replay"] = asyncio.create_task(
-        flows.spool(runtime).run(
+    spool = LogSpool(runtime.settings.db.resolved_spool_dir)
+    replay = asyncio.create_task(
+        spool.run(
             lambda row: flows.store_row(runtime, row),
             interval_s=runtime.settings.db.spool_interval_s,
         ),
         name="log-spool-replay",
     )
-
-
-async def _stop(runtime: Runtime) -> None:
-    replay = runtime.extras["spool_replay"]
-    replay.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await replay
-    await runtime.extras["worker"].aclose()
-    await runtime.extras["evaluator"].aclose()
+    return ManagerState(
+        worker=worker,
+        evaluator=evaluator,
+        optimizer=optimizer_deps(runtime, HttpReplayer(worker, evaluator)),
+        log_spool=spool,
+        spool_replay=replay,
+    )
 
 
 def _is_code_request(request: Request) -> bool:
@@ -91,7 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[router, stats_router],
         roles=[Role.REFINER, Role.ANALYST, Role.OPTIMIZER],
         on_start=_start,
-        on_stop=_stop,
         settings=settings,
     )
     app.add_exception_handler(RequestValidationError, _rejected)

@@ -1,4 +1,4 @@
-"""The manager's typed dependencies (clients created once at start-up)."""
+"""The manager's typed dependencies (its state is made once at start-up)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,27 @@ from fastapi import Depends
 
 from selfheal.services.common.clients import EvaluatorClient, WorkerClient
 from selfheal.services.common.deps import RuntimeDep
+from selfheal.services.manager.state import ManagerState
 from selfheal.services.optimizer.deps import OptimizerDeps
 
 
-def get_worker(runtime: RuntimeDep) -> WorkerClient:
-    client: WorkerClient = runtime.extras["worker"]
-    return client
+def get_state(runtime: RuntimeDep) -> ManagerState:
+    return runtime.state_as(ManagerState)
 
 
-def get_evaluator(runtime: RuntimeDep) -> EvaluatorClient:
-    client: EvaluatorClient = runtime.extras["evaluator"]
-    return client
+StateDep = Annotated[ManagerState, Depends(get_state)]
 
 
-def get_optimizer(runtime: RuntimeDep) -> OptimizerDeps:
-    deps: OptimizerDeps = runtime.extras["optimizer"]
-    return deps
+def get_worker(state: StateDep) -> WorkerClient:
+    return state.worker
+
+
+def get_evaluator(state: StateDep) -> EvaluatorClient:
+    return state.evaluator
+
+
+def get_optimizer(state: StateDep) -> OptimizerDeps:
+    return state.optimizer
 
 
 WorkerDep = Annotated[WorkerClient, Depends(get_worker)]

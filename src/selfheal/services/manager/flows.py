@@ -26,6 +26,7 @@ from selfheal.services.common.runtime import Runtime
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.manager.log_spool import LogSpool
 from selfheal.services.manager.schemas import TASK_TYPE_PATTERN, CodeRequest, CodeResponse, Latency
+from selfheal.services.manager.state import ManagerState
 from selfheal.services.worker.schemas import TaskRequest, TaskResponse
 
 log = logging.getLogger(__name__)
@@ -203,8 +204,7 @@ async def _save(runtime: Runtime, row: dict[str, Any]) -> None:
 
 def spool(runtime: Runtime) -> LogSpool:
     """The manager's log spool (made at start-up)."""
-    value: LogSpool = runtime.extras["log_spool"]
-    return value
+    return runtime.state_as(ManagerState).log_spool
 
 
 async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
