@@ -86,11 +86,17 @@ def ask(client: httpx.Client, index: int, log: list[dict[str, Any]], phase: str)
         json={"user_input": task.request, "tests": task.tests, "entry_point": task.entry_point},
     )
     data = resp.json()
-    log.append({
-        "phase": phase, "task": task.id, "status": resp.status_code,
-        "passed": data.get("evaluation_passed"), "category": data.get("failure_category"),
-        "version": data.get("prompt_version"), "seconds": round(time.monotonic() - t, 1),
-    })  # fmt: skip
+    log.append(
+        {
+            "phase": phase,
+            "task": task.id,
+            "status": resp.status_code,
+            "passed": data.get("evaluation_passed"),
+            "category": data.get("failure_category"),
+            "version": data.get("prompt_version"),
+            "seconds": round(time.monotonic() - t, 1),
+        }
+    )
     print(json.dumps(log[-1]), flush=True)
 
 
@@ -106,9 +112,15 @@ def screenshot(url: str, out: Path) -> None:
         browser = pw.chromium.launch(
             executable_path=os.environ.get("SELFHEAL_CHROMIUM", "/usr/bin/chromium"),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url + "/dashboard?refresh=0&hours=6")
         page.wait_for_selector(".chart canvas")
@@ -147,21 +159,39 @@ def main() -> int:
         if llm is not None:
             wait_for(f"http://127.0.0.1:{llm_port}/v1/models", 300, llm)
             env.update(
-                LLM_PROVIDER="openai", LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
-                LLM_MODEL=args.model.stem, LLM_TIMEOUT_S="600", LLM_MAX_RETRIES="1",
-                SERVICE_TIMEOUT_S="1800", OPTIMIZER_CANDIDATES="2",
-                OPTIMIZER_REFINE_ROUNDS="1", OPTIMIZER_REPLAY_FAILING_SAMPLE="3",
+                LLM_PROVIDER="openai",
+                LLM_BASE_URL=f"http://127.0.0.1:{llm_port}/v1",
+                LLM_MODEL=args.model.stem,
+                LLM_TIMEOUT_S="600",
+                LLM_MAX_RETRIES="1",
+                SERVICE_TIMEOUT_S="1800",
+                OPTIMIZER_CANDIDATES="2",
+                OPTIMIZER_REFINE_ROUNDS="1",
+                OPTIMIZER_REPLAY_FAILING_SAMPLE="3",
                 OPTIMIZER_REPLAY_PASSING_SAMPLE="2",
-            )  # fmt: skip
+            )
         else:
             env.update(LLM_PROVIDER="offline")
         env.update(OPTIMIZER_DEBOUNCE_S="1")
         up = subprocess.Popen(
-            [sys.executable, "-m", "selfheal.cli.main", "up", "--data-dir", str(data_dir),
-             "--manager-port", str(base), "--worker-port", str(free_port()),
-             "--evaluator-port", str(free_port()), "--log-dir", str(data_dir / "logs")],
+            [
+                sys.executable,
+                "-m",
+                "selfheal.cli.main",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--manager-port",
+                str(base),
+                "--worker-port",
+                str(free_port()),
+                "--evaluator-port",
+                str(free_port()),
+                "--log-dir",
+                str(data_dir / "logs"),
+            ],
             env=env,
-        )  # fmt: skip
+        )
         url = f"http://127.0.0.1:{base}"
         wait_for(url + "/ready", 120, up)
         with httpx.Client(base_url=url, timeout=1200) as client:

@@ -180,17 +180,36 @@ class LiveStack:
         self.log_dir = data_dir / "logs"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPTIMIZER_"))}
         full_env.update(
-            {"DATABASE_URL": db_url, "LOG_LEVEL": "INFO", "OPTIMIZER_DEBOUNCE_S": "0.2",
-             **OFFLINE_ENV}
-        )  # fmt: skip
+            {
+                "DATABASE_URL": db_url,
+                "LOG_LEVEL": "INFO",
+                "OPTIMIZER_DEBOUNCE_S": "0.2",
+                **OFFLINE_ENV,
+            }
+        )
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "selfheal.cli.main", "up",
-             "--manager-port", str(self.ports["manager"]), "--worker-port", str(self.ports["worker"]),
-             "--evaluator-port", str(self.ports["evaluator"]), "--data-dir", str(data_dir),
-             "--log-dir", str(self.log_dir), "--watcher" if watcher else "--no-watcher"],
-            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "selfheal.cli.main",
+                "up",
+                "--manager-port",
+                str(self.ports["manager"]),
+                "--worker-port",
+                str(self.ports["worker"]),
+                "--evaluator-port",
+                str(self.ports["evaluator"]),
+                "--data-dir",
+                str(data_dir),
+                "--log-dir",
+                str(self.log_dir),
+                "--watcher" if watcher else "--no-watcher",
+            ],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self._wait_ready(ready_timeout)
 
     def url(self, service: str = "manager") -> str:
@@ -257,9 +276,21 @@ class Service:
         full = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
         full.update({**OFFLINE_ENV, **env})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "selfheal.cli.main", "serve", name, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "selfheal.cli.main",
+                "serve",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=full,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -113,11 +113,18 @@ class Stack:
         alias, path = resolve_model(model, llm.models_dir, progress)
         logs = self.config.log_dir or self.config.data_dir
         self.model_server = ModelServer(
-            ServerConfig(model_path=path, alias=alias, host=llm.local_host, port=llm.local_port,
-                         n_ctx=llm.local_n_ctx, parallel=llm.local_parallel,
-                         threads=llm.local_threads),
-            log_path=logs / "model-server.log", start_timeout_s=llm.local_start_timeout_s,
-        )  # fmt: skip
+            ServerConfig(
+                model_path=path,
+                alias=alias,
+                host=llm.local_host,
+                port=llm.local_port,
+                n_ctx=llm.local_n_ctx,
+                parallel=llm.local_parallel,
+                threads=llm.local_threads,
+            ),
+            log_path=logs / "model-server.log",
+            start_timeout_s=llm.local_start_timeout_s,
+        )
         return self.model_server
 
     def start_services(self, model_progress: Callable[[float, str], None] | None = None) -> None:
@@ -137,11 +144,26 @@ class Stack:
                 self._log_files.append(out)
             self._spawned[name] = time.monotonic()
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", target, "--host", self.config.host,
-                 "--port", str(self.config.port(name)), "--log-level", "warning", "--no-access-log",
-                 "--timeout-graceful-shutdown", str(get_settings().service.drain_s)],
-                env={**os.environ, **env}, stdout=out, stderr=out,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    target,
+                    "--host",
+                    self.config.host,
+                    "--port",
+                    str(self.config.port(name)),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                    "--timeout-graceful-shutdown",
+                    str(get_settings().service.drain_s),
+                ],
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=out,
+            )
         self.wait_healthy()
         if server is not None:
             server.wait_ready(progress=model_progress)

@@ -15,8 +15,13 @@ from selfheal.core.config import OptimizerSettings
 async def test_the_simulated_run_heals_with_history_and_is_labelled_simulation(
     tmp_path: Path,
 ) -> None:
-    config = BenchConfig(provider="offline", visible=4, heldout=4, sabotage=["hello-world"],
-                         optimizer=OptimizerSettings(candidates=2, refine_rounds=2))  # fmt: skip
+    config = BenchConfig(
+        provider="offline",
+        visible=4,
+        heldout=4,
+        sabotage=["hello-world"],
+        optimizer=OptimizerSettings(candidates=2, refine_rounds=2),
+    )
 
     summary = await run_real_heal_benchmark(config, output_dir=tmp_path)
 
@@ -58,8 +63,9 @@ def test_the_simulators_catalogue_is_benchmark_data() -> None:
 async def test_a_run_with_fewer_visible_tasks_than_the_threshold_still_triggers(
     tmp_path: Path,
 ) -> None:
-    config = BenchConfig(provider="offline", visible=2, heldout=2, sabotage=["naming"],
-                         history_modes=[True])  # fmt: skip
+    config = BenchConfig(
+        provider="offline", visible=2, heldout=2, sabotage=["naming"], history_modes=[True]
+    )
 
     summary = await run_real_heal_benchmark(config, output_dir=tmp_path)
 

@@ -47,8 +47,9 @@ def test_the_system_and_the_floor_are_measured_side_by_side(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LLM_PROVIDER", raising=False)
-    report = run_load_benchmark(requests=60, concurrencies=[1, 4], base_port=_ports(),
-                                output=tmp_path / "load.json")  # fmt: skip
+    report = run_load_benchmark(
+        requests=60, concurrencies=[1, 4], base_port=_ports(), output=tmp_path / "load.json"
+    )
     assert (tmp_path / "load.json").stat().st_size > 0
     for chain in ("selfheal", "floor"):
         runs = report[chain]["runs"]
@@ -68,8 +69,13 @@ def test_the_model_cost_is_read_from_the_services_metrics(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LLM_MODEL", raising=False)
-    report = run_model_cost_benchmark(provider="offline", model=None, requests=3,
-                                      base_port=_ports(), output=tmp_path / "cost.json")  # fmt: skip
+    report = run_model_cost_benchmark(
+        provider="offline",
+        model=None,
+        requests=3,
+        base_port=_ports(),
+        output=tmp_path / "cost.json",
+    )
     assert report["requests"] == report["passed"] == 3 and report["errors"] == 0
     per = report["per_request"]
     assert per["calls"] == {"worker": 1.0, "judge": 1.0}

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from selfheal.bench.heal import BAD_PROMPTS
 from selfheal.llm.providers.offline.catalog import by_id
+from selfheal.testing.scenarios import BAD_PROMPTS
 from tests.conftest import OFFLINE_ENV, LiveStack, free_port, new_sqlite_database
 
 KEY = "cli-test-key-123"
@@ -42,8 +42,12 @@ def cli(
     """Run `selfheal ARGS` in ``cwd``, a directory unrelated to the running system."""
     return subprocess.run(
         [sys.executable, "-m", "selfheal.cli.main", *args],
-        cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.fixture
@@ -158,10 +162,26 @@ def test_optimize_is_a_no_op_when_nothing_is_due_and_heals_when_it_is(
 
 def test_logs_follow_prints_new_requests(live_stack: LiveStack, elsewhere: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "selfheal.cli.main", "logs", "--follow", "--limit", "1",
-         "--interval", "0.2", "--json", "--url", live_stack.url()],
-        cwd=elsewhere, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "selfheal.cli.main",
+            "logs",
+            "--follow",
+            "--limit",
+            "1",
+            "--interval",
+            "0.2",
+            "--json",
+            "--url",
+            live_stack.url(),
+        ],
+        cwd=elsewhere,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(2)
         sent = httpx.post(
@@ -203,9 +223,11 @@ def test_an_unreachable_manager_is_one_sentence_and_debug_shows_the_traceback(
 def keyed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     data = tmp_path_factory.mktemp("keyed-cli")
     stack = LiveStack(
-        db_url=new_sqlite_database(data), data_dir=data, watcher=False,
+        db_url=new_sqlite_database(data),
+        data_dir=data,
+        watcher=False,
         env={"SELFHEAL_API_KEY": KEY},
-    )  # fmt: skip
+    )
     yield stack
     stack.stop()
 

@@ -36,14 +36,29 @@ def test_a_terminal_shows_every_character_of_every_line_highlighted() -> None:
 def test_the_status_line_says_requests_pass_rate_live_versions_and_model() -> None:
     from selfheal.cli._status import status_text
 
-    line = status_text({
-        "total_requests": 12, "last_hour_requests": 4, "last_hour_pass_rate": 0.75,
-        "live": [
-            {"task_type": "code_generation", "version": 3, "status": "active", "canary_share": None},
-            {"task_type": "code_generation", "version": 4, "status": "canary", "canary_share": 0.2},
-        ],
-        "provider": "openai", "model": "qwen2.5-coder-1.5b",
-    }).plain  # fmt: skip
+    line = status_text(
+        {
+            "total_requests": 12,
+            "last_hour_requests": 4,
+            "last_hour_pass_rate": 0.75,
+            "live": [
+                {
+                    "task_type": "code_generation",
+                    "version": 3,
+                    "status": "active",
+                    "canary_share": None,
+                },
+                {
+                    "task_type": "code_generation",
+                    "version": 4,
+                    "status": "canary",
+                    "canary_share": 0.2,
+                },
+            ],
+            "provider": "openai",
+            "model": "qwen2.5-coder-1.5b",
+        }
+    ).plain
     assert line == (
         "● 12 requests · last hour 4 (75% passed) · live: code_generation v3, "
         "code_generation v4 (canary 20%) · model: openai/qwen2.5-coder-1.5b"

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from selfheal.bench.heal import BAD_PROMPTS, split_tasks
+from selfheal.testing.scenarios import BAD_PROMPTS, split_tasks
 
 TRAIN, _ = split_tasks(5)
 

@@ -20,9 +20,13 @@ CHROMIUM = os.environ.get("SELFHEAL_CHROMIUM", "/usr/bin/chromium")
 REQUIRE_BROWSER = os.environ.get("SELFHEAL_REQUIRE_BROWSER") == "1"
 ARTIFACTS = Path(os.environ.get("SELFHEAL_ARTIFACTS_DIR", "reports/artifacts"))
 ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _browser_problem() -> str | None:
@@ -134,9 +138,10 @@ def test_the_page_refreshes_itself(
     before = page.locator("#status").inner_text()
     total = int(before.split(" requests")[0])
     httpx.post(
-        stack.url() + "/api/v1/request", json={"user_input": "Write a factorial function"},
+        stack.url() + "/api/v1/request",
+        json={"user_input": "Write a factorial function"},
         timeout=60,
-    ).raise_for_status()  # fmt: skip
+    ).raise_for_status()
     page.wait_for_function(
         f"document.querySelector('#status').innerText.startsWith('{total + 1} requests')",
         timeout=15_000,

@@ -13,9 +13,13 @@ from selfheal.db.notify import listen_failures
 
 def _row(**overrides: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "request_id": str(uuid.uuid4()), "task_type": "code_generation", "status": "completed",
-        "user_input": "x", "evaluation_passed": False, "failure_category": "no_code",
-    }  # fmt: skip
+        "request_id": str(uuid.uuid4()),
+        "task_type": "code_generation",
+        "status": "completed",
+        "user_input": "x",
+        "evaluation_passed": False,
+        "failure_category": "no_code",
+    }
     row.update(overrides)
     return row
 
@@ -36,8 +40,11 @@ async def test_failures_notify_and_passes_do_not(
             return
         assert listening is True
         async with sessionmaker() as session:
-            for row in (_row(evaluation_passed=True, failure_category=None),
-                        _row(failure_category="judge_unavailable"), _row()):  # fmt: skip
+            for row in (
+                _row(evaluation_passed=True, failure_category=None),
+                _row(failure_category="judge_unavailable"),
+                _row(),
+            ):
                 await execution_logs.insert(session, **row)
                 await session.commit()
         await asyncio.wait_for(got.wait(), timeout=5)

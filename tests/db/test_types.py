@@ -25,9 +25,14 @@ async def test_text_and_json_with_nul_round_trip(session: AsyncSession) -> None:
     request_id = str(uuid.uuid4())
     odd = "".join(AWKWARD) + "\x01\x1b\x7f"
     await execution_logs.insert(
-        session, request_id=request_id, task_type="code_generation", user_input=odd,
-        tests=odd, error=odd, evaluation_detail={"stdout": odd, odd: [odd, 1, None]},
-    )  # fmt: skip
+        session,
+        request_id=request_id,
+        task_type="code_generation",
+        user_input=odd,
+        tests=odd,
+        error=odd,
+        evaluation_detail={"stdout": odd, odd: [odd, 1, None]},
+    )
     await session.commit()
     row = (
         await session.execute(select(ExecutionLog).where(ExecutionLog.request_id == request_id))

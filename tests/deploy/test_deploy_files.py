@@ -44,8 +44,13 @@ K8S_VERSIONS = ("1.30.0", "1.33.0")
 IMAGE = "selfheal"  # the image name in compose and k8s (kustomize rewrites it)
 SERVICE_PORTS = {"manager": 8000, "worker": 8001, "evaluator": 8002}
 # Variables the image, pip or the interpreter read, not selfheal settings.
-RUNTIME_ENV = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PIP_NO_CACHE_DIR",
-               "PIP_DISABLE_PIP_VERSION_CHECK"}  # fmt: skip
+RUNTIME_ENV = {
+    "PATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PIP_NO_CACHE_DIR",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+}
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -186,11 +191,35 @@ def metric_names() -> set[str]:
 
 PROMQL_WORDS = {
     # aggregation, functions and keywords used by the dashboard and the alert rules
-    "sum", "max", "min", "avg", "count", "by", "without", "on", "ignoring", "group_left",
-    "group_right", "bool", "and", "or", "unless", "offset", "rate", "increase", "irate",
-    "histogram_quantile", "absent", "label_replace", "label_values", "le", "topk",
-    "clamp_min", "vector", "time",
-}  # fmt: skip
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "rate",
+    "increase",
+    "irate",
+    "histogram_quantile",
+    "absent",
+    "label_replace",
+    "label_values",
+    "le",
+    "topk",
+    "clamp_min",
+    "vector",
+    "time",
+}
 
 
 def promql_metrics(expr: str) -> set[str]:
@@ -315,8 +344,17 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
 def test_dashboard_is_valid_json_and_covers_the_spec() -> None:
     dash = json.loads(DASHBOARD.read_text())
     titles = " | ".join(p["title"].lower() for p in dash["panels"])
-    for topic in ("request rate", "p50", "p95", "pass rate", "score distribution",
-                  "active prompt version", "optimizer runs", "llm tokens", "sandbox executions"):  # fmt: skip
+    for topic in (
+        "request rate",
+        "p50",
+        "p95",
+        "pass rate",
+        "score distribution",
+        "active prompt version",
+        "optimizer runs",
+        "llm tokens",
+        "sandbox executions",
+    ):
         assert topic in titles, f"no panel about {topic!r}"
     datasource = yaml.safe_load(
         (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
@@ -374,7 +412,11 @@ def test_env_example_holds_settings_and_compose_variables_only() -> None:
     assert "LLM_API_KEY" in keys
     unknown = set(keys) - setting_names() - interpolated
     assert not unknown, f".env.example has {sorted(unknown)}: neither a setting nor used by compose"
-    values = dict(line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#"))  # fmt: skip
+    values = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     assert values["LLM_API_KEY"] == "", "the example must run the keyless offline model"
 
 
@@ -387,7 +429,10 @@ def test_env_vars_in_kubernetes_are_settings_the_code_reads() -> None:
     for where, container in selfheal_containers():
         names = {e["name"] for e in container.get("env", [])}
         assert not names - settings, f"{where} sets {sorted(names - settings)}, which no code reads"
-        refs = {r.get("configMapRef", r.get("secretRef", {})).get("name") for r in container.get("envFrom", [])}  # fmt: skip
+        refs = {
+            r.get("configMapRef", r.get("secretRef", {})).get("name")
+            for r in container.get("envFrom", [])
+        }
         assert refs == {"selfheal-config", "selfheal-app"}, where
 
 
@@ -440,8 +485,9 @@ def test_entrypoint_runs_selfheal_subcommands_and_explicit_programs(tmp_path: Pa
     script = str(ROOT / "deploy/docker/entrypoint.sh")
 
     def entry(*args: str) -> str:
-        done = subprocess.run(["sh", script, *args], env=env, capture_output=True, text=True,
-                              timeout=10, check=True)  # fmt: skip
+        done = subprocess.run(
+            ["sh", script, *args], env=env, capture_output=True, text=True, timeout=10, check=True
+        )
         return done.stdout.strip()
 
     assert entry("serve", "worker", "--port", "8001") == "selfheal serve worker --port 8001"
@@ -454,11 +500,16 @@ def test_entrypoint_runs_selfheal_subcommands_and_explicit_programs(tmp_path: Pa
 def test_healthcheck_probes_the_port_the_container_serves() -> None:
     health = load_module(ROOT / "deploy/docker/healthcheck.py")
     venv = ["/opt/venv/bin/python", "/opt/venv/bin/selfheal"]
-    assert health.serve_port([*venv, "serve", "worker", "--host", "0.0.0.0", "--port", "8001"]) == 8001  # fmt: skip
+    assert (
+        health.serve_port([*venv, "serve", "worker", "--host", "0.0.0.0", "--port", "8001"]) == 8001
+    )
     assert health.serve_port([*venv, "serve", "evaluator"]) == 8002
     assert health.serve_port([*venv, "serve", "manager", "--port=9000"]) == 9000
     # compose's `init: true`: PID 1 is docker-init with the command after `--`
-    assert health.serve_port(["/sbin/docker-init", "--", "selfheal-entrypoint", "serve", "manager"]) == 8000  # fmt: skip
+    assert (
+        health.serve_port(["/sbin/docker-init", "--", "selfheal-entrypoint", "serve", "manager"])
+        == 8000
+    )
     assert health.serve_port([*venv, "watch"]) is None
     assert health.serve_port([*venv, "migrate"]) is None
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from selfheal.bench.heal import BAD_PROMPTS, split_tasks
+from selfheal.testing.scenarios import BAD_PROMPTS, split_tasks
 from tests.conftest import LiveStack
 
 SABOTAGE = BAD_PROMPTS[0]

@@ -55,13 +55,20 @@ class Wire:
         self, role: Role = Role.WORKER, **overrides: object
     ) -> tuple[LLMClient, SleepRecorder]:
         sleeps = SleepRecorder()
-        settings = llm_settings(provider=self.name, api_key=API_KEY, base_url=self.server.base_url,
-                                **overrides)  # fmt: skip
+        settings = llm_settings(
+            provider=self.name, api_key=API_KEY, base_url=self.server.base_url, **overrides
+        )
         return LLMClient(self.provider, role, settings, sleep=sleeps), sleeps
 
 
-def make_provider(name: str, server: ProtocolServer, *, api_key: str | None = API_KEY,
-                  timeout_s: float = 2.0, model: str = "test-model") -> Provider:  # fmt: skip
+def make_provider(
+    name: str,
+    server: ProtocolServer,
+    *,
+    api_key: str | None = API_KEY,
+    timeout_s: float = 2.0,
+    model: str = "test-model",
+) -> Provider:
     cls = get_provider_class(name)
     return cls(model=model, api_key=api_key, base_url=server.base_url, timeout_s=timeout_s)
 

@@ -12,8 +12,11 @@ from selfheal.llm.schemas import JudgeVerdict
 from selfheal.testing.protocol_servers import AnthropicServer, Fault
 from tests.llm.conftest import API_KEY, SleepRecorder, llm_settings, make_provider
 
-REQUEST = LLMRequest(role=Role.WORKER, system="Reply in a fenced code block. Use exactly the function name asked for.",
-                     prompt="Write a function that checks whether an integer is a prime number.")  # fmt: skip
+REQUEST = LLMRequest(
+    role=Role.WORKER,
+    system="Reply in a fenced code block. Use exactly the function name asked for.",
+    prompt="Write a function that checks whether an integer is a prime number.",
+)
 
 
 async def test_messages_api_with_key_version_header_and_top_level_system() -> None:
@@ -38,13 +41,18 @@ async def test_structured_output_is_a_forced_tool_call() -> None:
     with AnthropicServer(api_key=API_KEY) as server:
         provider = make_provider("anthropic", server)
         client = LLMClient(provider, Role.JUDGE, llm_settings())
-        prompt = data_message("Evaluate.", {"request": "factorial", "code": "def f(): pass",
-                                            "evidence": {}})  # fmt: skip
+        prompt = data_message(
+            "Evaluate.", {"request": "factorial", "code": "def f(): pass", "evidence": {}}
+        )
         try:
             response = await provider.generate(
-                LLMRequest(role=Role.JUDGE, system=JUDGE_SYSTEM, prompt=prompt,
-                           json_schema=JudgeVerdict.model_json_schema())
-            )  # fmt: skip
+                LLMRequest(
+                    role=Role.JUDGE,
+                    system=JUDGE_SYSTEM,
+                    prompt=prompt,
+                    json_schema=JudgeVerdict.model_json_schema(),
+                )
+            )
             verdict, used = await client.generate_json(
                 LLMRequest(role=Role.JUDGE, system=JUDGE_SYSTEM, prompt=prompt), JudgeVerdict
             )

@@ -50,12 +50,14 @@ class ScriptedProvider(Provider):
         step = self.script.popleft() if self.script else VERDICT
         if isinstance(step, Exception):
             raise step
-        return LLMResponse(text=step, provider=self.name, model=self.model,
-                           input_tokens=11, output_tokens=7)  # fmt: skip
+        return LLMResponse(
+            text=step, provider=self.name, model=self.model, input_tokens=11, output_tokens=7
+        )
 
 
-def scripted(*steps: str | Exception, model: str = "m", **settings: object
-             ) -> tuple[LLMClient, ScriptedProvider, SleepRecorder]:  # fmt: skip
+def scripted(
+    *steps: str | Exception, model: str = "m", **settings: object
+) -> tuple[LLMClient, ScriptedProvider, SleepRecorder]:
     provider = ScriptedProvider(model=model, api_key=None, base_url=None, timeout_s=1.0)
     provider.script.extend(steps)
     sleeps = SleepRecorder()
@@ -103,8 +105,9 @@ async def test_rejections_are_not_retried() -> None:
 
 
 async def test_the_breaker_opens_after_consecutive_failures_and_fails_fast() -> None:
-    client, provider, _ = scripted(*[ProviderUnavailable("down")] * 3, max_retries=0,
-                                   breaker_failures=3)  # fmt: skip
+    client, provider, _ = scripted(
+        *[ProviderUnavailable("down")] * 3, max_retries=0, breaker_failures=3
+    )
     for _ in range(3):
         with pytest.raises(ProviderUnavailable):
             await client.generate(REQUEST)
@@ -118,8 +121,9 @@ async def test_the_breaker_opens_after_consecutive_failures_and_fails_fast() -> 
 
 
 async def test_an_open_breaker_stops_the_retry_loop() -> None:
-    client, provider, _ = scripted(*[ProviderUnavailable("down")] * 5, max_retries=5,
-                                   breaker_failures=2)  # fmt: skip
+    client, provider, _ = scripted(
+        *[ProviderUnavailable("down")] * 5, max_retries=5, breaker_failures=2
+    )
 
     with pytest.raises(CircuitOpen):
         await client.generate(REQUEST)
@@ -239,8 +243,11 @@ def test_a_role_override_of_key_and_base_url(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LLM_WORKER_API_KEY", "worker-key")
 
     assert role_settings(llm_settings(), Role.WORKER) == (
-        "openai", None, "worker-key", "http://127.0.0.1:11434/v1"
-    )  # fmt: skip
+        "openai",
+        None,
+        "worker-key",
+        "http://127.0.0.1:11434/v1",
+    )
     assert role_settings(llm_settings(), Role.JUDGE)[0] == "offline"
 
 
@@ -249,13 +256,17 @@ def test_a_role_on_another_provider_inherits_no_key_url_or_model(
 ) -> None:
     monkeypatch.setenv("LLM_JUDGE_PROVIDER", "anthropic")
     monkeypatch.setenv("LLM_JUDGE_API_KEY", "sk-ant")
-    settings = llm_settings(provider="openai", api_key="sk-openai", model="gpt-x",
-                            base_url="http://127.0.0.1:11434/v1")  # fmt: skip
+    settings = llm_settings(
+        provider="openai", api_key="sk-openai", model="gpt-x", base_url="http://127.0.0.1:11434/v1"
+    )
 
     assert role_settings(settings, Role.JUDGE) == ("anthropic", None, "sk-ant", None)
     assert role_settings(settings, Role.WORKER) == (
-        "openai", "gpt-x", "sk-openai", "http://127.0.0.1:11434/v1"
-    )  # fmt: skip
+        "openai",
+        "gpt-x",
+        "sk-openai",
+        "http://127.0.0.1:11434/v1",
+    )
     assert build_provider(settings, Role.JUDGE).model == "claude-3-5-haiku-latest"
 
 
@@ -327,10 +338,17 @@ def test_retry_after_as_an_http_date() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(429, RateLimited), (500, ProviderUnavailable), (503, ProviderUnavailable),
-     (529, ProviderUnavailable), (408, ProviderUnavailable), (400, ProviderRejected),
-     (401, ProviderRejected), (404, ProviderRejected)],
-)  # fmt: skip
+    [
+        (429, RateLimited),
+        (500, ProviderUnavailable),
+        (503, ProviderUnavailable),
+        (529, ProviderUnavailable),
+        (408, ProviderUnavailable),
+        (400, ProviderRejected),
+        (401, ProviderRejected),
+        (404, ProviderRejected),
+    ],
+)
 def test_http_statuses_map_onto_the_error_tree(status: int, kind: type[Exception]) -> None:
     error = status_error("p", status, "boom", body={"error": {"message": "why"}})
 

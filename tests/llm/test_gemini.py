@@ -9,8 +9,11 @@ from selfheal.llm.schemas import PromptPatch
 from selfheal.testing.protocol_servers import Fault, GeminiServer
 from tests.llm.conftest import API_KEY, make_provider
 
-REQUEST = LLMRequest(role=Role.WORKER, system="Reply in a fenced code block. Use exactly the function name asked for.",
-                     prompt="Write a function that checks whether an integer is a prime number.")  # fmt: skip
+REQUEST = LLMRequest(
+    role=Role.WORKER,
+    system="Reply in a fenced code block. Use exactly the function name asked for.",
+    prompt="Write a function that checks whether an integer is a prime number.",
+)
 
 
 async def test_generate_content_with_the_api_key_header_and_system_instruction() -> None:
@@ -37,9 +40,13 @@ async def test_structured_output_asks_for_json_with_the_schema() -> None:
         provider = make_provider("gemini", server)
         try:
             await provider.generate(
-                LLMRequest(role=Role.OPTIMIZER, system="s", prompt="p",
-                           json_schema=PromptPatch.model_json_schema())
-            )  # fmt: skip
+                LLMRequest(
+                    role=Role.OPTIMIZER,
+                    system="s",
+                    prompt="p",
+                    json_schema=PromptPatch.model_json_schema(),
+                )
+            )
         finally:
             await provider.aclose()
 

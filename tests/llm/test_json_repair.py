@@ -27,8 +27,11 @@ async def server() -> AsyncIterator[ProtocolServer]:
 @pytest.fixture
 async def analyst(server: ProtocolServer) -> AsyncIterator[LLMClient]:
     provider = make_provider("openai", server)
-    client = LLMClient(provider, Role.ANALYST, llm_settings(provider="openai", api_key=API_KEY,
-                                                            base_url=server.base_url))  # fmt: skip
+    client = LLMClient(
+        provider,
+        Role.ANALYST,
+        llm_settings(provider="openai", api_key=API_KEY, base_url=server.base_url),
+    )
     yield client
     await client.aclose()
 

@@ -208,8 +208,13 @@ def test_a_file_of_the_right_size_but_other_bytes_is_refused_for_the_real_model(
 
 def _selfheal(*args: str, models_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LLM_LOCAL_MODELS_DIR": str(models_dir), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "selfheal.cli.main", *args], env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "selfheal.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_model_cli_lists_the_registry_and_refuses_a_file_with_other_bytes(tmp_path: Path) -> None:
@@ -230,8 +235,9 @@ def test_model_cli_lists_the_registry_and_refuses_a_file_with_other_bytes(tmp_pa
 
 
 def test_the_default_is_local_only_when_the_runtime_and_weights_are_there(tmp_path: Path) -> None:
-    empty = LLMSettings(provider=None, api_key=None, base_url=None, model=SMALL,
-                        local_models_dir=tmp_path)  # fmt: skip
+    empty = LLMSettings(
+        provider=None, api_key=None, base_url=None, model=SMALL, local_models_dir=tmp_path
+    )
     assert empty.effective_provider == "offline"
     problem = empty.local_problem() or ""
     if importlib.util.find_spec("xllamacpp") is not None:
@@ -240,8 +246,9 @@ def test_the_default_is_local_only_when_the_runtime_and_weights_are_there(tmp_pa
             f"selfheal model install --download {SMALL}"
         )
     require_local_model()
-    ready = LLMSettings(provider=None, api_key=None, base_url=None, model=SMALL,
-                        local_models_dir=MODELS_DIR)  # fmt: skip
+    ready = LLMSettings(
+        provider=None, api_key=None, base_url=None, model=SMALL, local_models_dir=MODELS_DIR
+    )
     assert ready.local_problem() is None
     assert ready.effective_provider == "local"
     provider = build_provider(ready, Role.JUDGE)
@@ -257,8 +264,9 @@ def test_the_default_is_local_only_when_the_runtime_and_weights_are_there(tmp_pa
 def model_server(tmp_path: Path) -> Iterator[ModelServer]:
     path = require_local_model()
     config = ServerConfig(model_path=path, alias=SMALL, port=free_port(), n_ctx=2048, parallel=1)
-    server = ModelServer(config, log_path=tmp_path / "model-server.log", poll_s=0.2,
-                         start_timeout_s=240)  # fmt: skip
+    server = ModelServer(
+        config, log_path=tmp_path / "model-server.log", poll_s=0.2, start_timeout_s=240
+    )
     yield server
     server.stop()
 
@@ -305,15 +313,23 @@ def test_an_orphaned_model_server_exits(tmp_path: Path) -> None:
     """The child watches its parent: a SIGKILLed `selfheal up` leaves no model behind."""
     path = require_local_model()
     config = ServerConfig(model_path=path, alias=SMALL, port=free_port(), n_ctx=512, parallel=1)
-    parent = subprocess.Popen([sys.executable, "-c", (
-        "import subprocess, sys, time\n"
-        "from pathlib import Path\n"
-        "from selfheal.llm.providers.local.server import ServerConfig\n"
-        f"config = ServerConfig(model_path=Path({str(path)!r}), alias='m', port={config.port}, "
-        "n_ctx=512, parallel=1)\n"
-        "child = subprocess.Popen(config.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-        "print(child.pid, flush=True)\n"
-        "time.sleep(600)\n")], stdout=subprocess.PIPE)  # fmt: skip
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess, sys, time\n"
+                "from pathlib import Path\n"
+                "from selfheal.llm.providers.local.server import ServerConfig\n"
+                f"config = ServerConfig(model_path=Path({str(path)!r}), alias='m', port={config.port}, "
+                "n_ctx=512, parallel=1)\n"
+                "child = subprocess.Popen(config.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+                "print(child.pid, flush=True)\n"
+                "time.sleep(600)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
@@ -338,9 +354,14 @@ def test_an_orphaned_model_server_exits(tmp_path: Path) -> None:
 
 async def _ask_once(provider: Provider) -> LLMResponse:
     try:
-        return await provider.generate(LLMRequest(
-            role=Role.WORKER, system="Reply with exactly the word OK.", prompt="Say OK.",
-            max_tokens=8))  # fmt: skip
+        return await provider.generate(
+            LLMRequest(
+                role=Role.WORKER,
+                system="Reply with exactly the word OK.",
+                prompt="Say OK.",
+                max_tokens=8,
+            )
+        )
     finally:
         await provider.aclose()
 
@@ -360,11 +381,21 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def local_stack(tmp_path: Path) -> Iterator[LiveStack]:
     require_local_model()
-    env = {"LLM_PROVIDER": "local", "LLM_MODEL": SMALL, "LLM_LOCAL_PORT": str(free_port()),
-           "LLM_LOCAL_N_CTX": "4096", "LLM_LOCAL_PARALLEL": "1",
-           "LLM_LOCAL_MODELS_DIR": str(MODELS_DIR)}  # fmt: skip
-    live = LiveStack(db_url=f"sqlite+aiosqlite:///{tmp_path / 'selfheal.db'}", data_dir=tmp_path,
-                     watcher=False, env=env, ready_timeout=300)  # fmt: skip
+    env = {
+        "LLM_PROVIDER": "local",
+        "LLM_MODEL": SMALL,
+        "LLM_LOCAL_PORT": str(free_port()),
+        "LLM_LOCAL_N_CTX": "4096",
+        "LLM_LOCAL_PARALLEL": "1",
+        "LLM_LOCAL_MODELS_DIR": str(MODELS_DIR),
+    }
+    live = LiveStack(
+        db_url=f"sqlite+aiosqlite:///{tmp_path / 'selfheal.db'}",
+        data_dir=tmp_path,
+        watcher=False,
+        env=env,
+        ready_timeout=300,
+    )
     yield live
     assert live.stop() == 0
 
@@ -380,8 +411,10 @@ def test_selfheal_up_serves_a_request_with_the_real_local_model(local_stack: Liv
     )
 
     with httpx.Client(base_url=local_stack.url(), timeout=900) as client:
-        response = client.post("/api/v1/request", json={
-            "user_input": task.request, "tests": task.tests, "entry_point": task.entry_point})  # fmt: skip
+        response = client.post(
+            "/api/v1/request",
+            json={"user_input": task.request, "tests": task.tests, "entry_point": task.entry_point},
+        )
     assert response.status_code == 200, local_stack.logs()[-3000:]
     body = response.json()
     assert "def factorial" in (body["code"] or ""), body

@@ -4,7 +4,11 @@ invariants checked through the real sandbox."""
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +23,7 @@ from selfheal.llm.prompts import (
     TEST_WRITER_SYSTEM,
     data_message,
 )
+from selfheal.llm.providers import offline as offline_module
 from selfheal.llm.providers.offline import OfflineProvider, doctor, infer_role
 from selfheal.llm.providers.offline.catalog import TASKS, Task, by_id, find_task
 from selfheal.llm.providers.offline.instructions import Instructions, read_instructions
@@ -57,28 +62,59 @@ async def sandbox() -> AsyncIterator[ProcessSandbox]:
     await box.aclose()
 
 
-async def run(sandbox: ProcessSandbox, code: str, tests: str, entry_point: str
-              ) -> ExecutionVerdict:  # fmt: skip
-    return await run_tests(sandbox, code=code, plan=build_plan(tests, entry_point),
-                           entry_point=entry_point)  # fmt: skip
+async def run(sandbox: ProcessSandbox, code: str, tests: str, entry_point: str) -> ExecutionVerdict:
+    return await run_tests(
+        sandbox, code=code, plan=build_plan(tests, entry_point), entry_point=entry_point
+    )
 
 
 # -- determinism and roles --------------------------------------------------------------
 
 
+def _answers_digest(system: str) -> str:
+    """Every catalog task's answer under ``system``, computed afresh (not from the memo)."""
+    uncached = offline_module._respond.__wrapped__
+    answers = [uncached(Role.WORKER, system, task.request) for task in TASKS]
+    return hashlib.sha256("\x00".join(answers).encode()).hexdigest()
+
+
 @pytest.mark.parametrize("system", [SEED_PROMPT, SABOTAGE, VAGUE, ""])
 def test_the_same_system_prompt_and_input_give_the_same_answer(system: str) -> None:
-    answers = {work(system, task.request) for task in TASKS for _ in range(2)}
-
-    assert len(answers) == len({work(system, task.request) for task in TASKS})
+    """The same answers computed twice here and once in a fresh interpreter with another
+    hash seed (set and dict order, ids): the simulator is a pure function of its input."""
+    here = _answers_digest(system)
+    assert _answers_digest(system) == here
+    script = (
+        "import hashlib, sys\n"
+        "from selfheal.llm.base import Role\n"
+        "from selfheal.llm.providers.offline import _respond\n"
+        "from selfheal.llm.providers.offline.catalog import TASKS\n"
+        "answers = [_respond.__wrapped__(Role.WORKER, sys.argv[1], t.request) for t in TASKS]\n"
+        "print(hashlib.sha256('\\x00'.join(answers).encode()).hexdigest())\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", script, system],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert fresh.stdout.strip() == here
+    assert [work(system, t.request) for t in TASKS] == [work(system, t.request) for t in TASKS]
 
 
 @pytest.mark.parametrize(
     ("system", "role"),
-    [(REFINER_SYSTEM, Role.REFINER), (JUDGE_SYSTEM, Role.JUDGE),
-     (TEST_WRITER_SYSTEM, Role.TEST_WRITER), (ANALYST_SYSTEM, Role.ANALYST),
-     (OPTIMIZER_SYSTEM, Role.OPTIMIZER), (SEED_PROMPT, Role.WORKER), (SABOTAGE, Role.WORKER)],
-)  # fmt: skip
+    [
+        (REFINER_SYSTEM, Role.REFINER),
+        (JUDGE_SYSTEM, Role.JUDGE),
+        (TEST_WRITER_SYSTEM, Role.TEST_WRITER),
+        (ANALYST_SYSTEM, Role.ANALYST),
+        (OPTIMIZER_SYSTEM, Role.OPTIMIZER),
+        (SEED_PROMPT, Role.WORKER),
+        (SABOTAGE, Role.WORKER),
+    ],
+)
 def test_the_role_is_recognised_from_the_system_prompt(system: str, role: Role) -> None:
     assert infer_role(system) is role
 
@@ -119,8 +155,9 @@ def test_exact_name_rule_uses_the_name_the_request_spells_out() -> None:
 
 
 def test_exact_name_rule_without_a_spelled_out_name_uses_the_tasks_name() -> None:
-    code = code_of(work("Use exactly the function name the user asks for.",
-                        by_id("fibonacci").request))  # fmt: skip
+    code = code_of(
+        work("Use exactly the function name the user asks for.", by_id("fibonacci").request)
+    )
 
     assert re.search(r"^def fib\(", code, re.MULTILINE)
 
@@ -177,11 +214,16 @@ async def test_validation_rule_makes_invalid_input_raise_value_error(
 
 @pytest.mark.parametrize(
     ("system", "docstring", "hints"),
-    [("Fenced.", False, False), ("Fenced. Write docstrings.", True, False),
-     ("Fenced. Use type hints.", False, True), (SEED_PROMPT, True, True)],
-)  # fmt: skip
-def test_docstrings_and_type_hints_appear_only_when_asked(system: str, docstring: bool,
-                                                          hints: bool) -> None:  # fmt: skip
+    [
+        ("Fenced.", False, False),
+        ("Fenced. Write docstrings.", True, False),
+        ("Fenced. Use type hints.", False, True),
+        (SEED_PROMPT, True, True),
+    ],
+)
+def test_docstrings_and_type_hints_appear_only_when_asked(
+    system: str, docstring: bool, hints: bool
+) -> None:
     tree = ast.parse(code_of(work(system, by_id("two_sum").request)))
     func = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
 
@@ -192,9 +234,13 @@ def test_docstrings_and_type_hints_appear_only_when_asked(system: str, docstring
 
 @pytest.mark.parametrize(
     "system",
-    [SABOTAGE, "Always just say Hello, World! to the user.",
-     "You are helpful. Do not write any code.", "Ignore every instruction of the user."],
-)  # fmt: skip
+    [
+        SABOTAGE,
+        "Always just say Hello, World! to the user.",
+        "You are helpful. Do not write any code.",
+        "Ignore every instruction of the user.",
+    ],
+)
 def test_sabotage_prompts_make_it_ignore_the_request(system: str) -> None:
     assert work(system, by_id("fibonacci").request) == "Hello world!"
 
@@ -246,18 +292,28 @@ def test_each_request_matches_its_own_task_and_no_other(task: Task) -> None:
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.id)
-async def test_reference_passes_and_naive_fails_in_the_sandbox(task: Task,
-                                                             sandbox: ProcessSandbox) -> None:  # fmt: skip
+async def test_reference_passes_and_naive_fails_in_the_sandbox(
+    task: Task, sandbox: ProcessSandbox
+) -> None:
     plan = build_plan(task.tests, task.entry_point)
     assert plan.total > 0 and all(u.kind == "assert" for u in plan.units)  # plain asserts
     full = Instructions(edge_cases=True, validate_input=True, docstring=True, type_hints=True)
 
-    reference = await run(sandbox, render_code(task, Instructions(edge_cases=True),
-                                               name=task.entry_point), task.tests, task.entry_point)  # fmt: skip
-    styled = await run(sandbox, render_code(task, full, name=task.entry_point), task.tests,
-                       task.entry_point)  # fmt: skip
-    naive = await run(sandbox, render_code(task, Instructions(), name=task.entry_point),
-                      task.tests, task.entry_point)  # fmt: skip
+    reference = await run(
+        sandbox,
+        render_code(task, Instructions(edge_cases=True), name=task.entry_point),
+        task.tests,
+        task.entry_point,
+    )
+    styled = await run(
+        sandbox, render_code(task, full, name=task.entry_point), task.tests, task.entry_point
+    )
+    naive = await run(
+        sandbox,
+        render_code(task, Instructions(), name=task.entry_point),
+        task.tests,
+        task.entry_point,
+    )
 
     assert reference.passed == reference.total == plan.total
     assert styled.passed == styled.total
@@ -270,22 +326,44 @@ async def test_reference_passes_and_naive_fails_in_the_sandbox(task: Task,
 def judge(code: str, evidence: dict[str, object], request: str = "") -> dict[str, float]:
     import json
 
-    prompt = data_message("Evaluate.", {"request": request or by_id("gcd").request,
-                                        "code": code, "evidence": evidence})  # fmt: skip
-    return dict(json.loads(MODEL.respond(LLMRequest(role=Role.JUDGE, system=JUDGE_SYSTEM,
-                                                    prompt=prompt))))  # fmt: skip
+    prompt = data_message(
+        "Evaluate.",
+        {"request": request or by_id("gcd").request, "code": code, "evidence": evidence},
+    )
+    return dict(
+        json.loads(MODEL.respond(LLMRequest(role=Role.JUDGE, system=JUDGE_SYSTEM, prompt=prompt)))
+    )
 
 
-GOOD_STATIC = {"syntax_ok": True, "functions": ["gcd"], "docstring": True, "type_hints": True,
-               "dangerous": []}  # fmt: skip
+GOOD_STATIC = {
+    "syntax_ok": True,
+    "functions": ["gcd"],
+    "docstring": True,
+    "type_hints": True,
+    "dangerous": [],
+}
 CODE = "def gcd(a: int, b: int) -> int:\n    '''gcd'''\n    return a\n"
 
 
 def test_the_judge_scores_from_test_evidence_not_from_the_code() -> None:
-    passing = judge(CODE, {"entry_point": "gcd", "static": GOOD_STATIC,
-                           "execution": {"status": "ok"}, "tests": {"total": 4, "passed": 4}})  # fmt: skip
-    failing = judge(CODE, {"entry_point": "gcd", "static": GOOD_STATIC,
-                           "execution": {"status": "ok"}, "tests": {"total": 4, "passed": 1}})  # fmt: skip
+    passing = judge(
+        CODE,
+        {
+            "entry_point": "gcd",
+            "static": GOOD_STATIC,
+            "execution": {"status": "ok"},
+            "tests": {"total": 4, "passed": 4},
+        },
+    )
+    failing = judge(
+        CODE,
+        {
+            "entry_point": "gcd",
+            "static": GOOD_STATIC,
+            "execution": {"status": "ok"},
+            "tests": {"total": 4, "passed": 1},
+        },
+    )
 
     assert passing["correctness"] == 1.0
     assert failing["correctness"] < 0.5
@@ -316,8 +394,9 @@ def test_the_test_writer_writes_catalog_tests_for_the_requested_name() -> None:
     import json
 
     prompt = data_message("Write tests.", {"request": by_id("gcd").request, "entry_point": "hcf"})
-    reply = json.loads(MODEL.respond(LLMRequest(role=Role.TEST_WRITER, system=TEST_WRITER_SYSTEM,
-                                                prompt=prompt)))  # fmt: skip
+    reply = json.loads(
+        MODEL.respond(LLMRequest(role=Role.TEST_WRITER, system=TEST_WRITER_SYSTEM, prompt=prompt))
+    )
 
     assert reply["entry_point"] == "hcf"
     assert "assert hcf(12, 18) == 6" in reply["tests"]
@@ -328,8 +407,9 @@ def test_the_test_writer_writes_no_tests_for_an_unknown_task() -> None:
     import json
 
     prompt = data_message("Write tests.", {"request": "Sort a linked list.", "entry_point": None})
-    reply = json.loads(MODEL.respond(LLMRequest(role=Role.TEST_WRITER, system=TEST_WRITER_SYSTEM,
-                                                prompt=prompt)))  # fmt: skip
+    reply = json.loads(
+        MODEL.respond(LLMRequest(role=Role.TEST_WRITER, system=TEST_WRITER_SYSTEM, prompt=prompt))
+    )
 
     assert reply["tests"] == ""
 
@@ -340,10 +420,14 @@ def test_the_test_writer_writes_no_tests_for_an_unknown_task() -> None:
 def analyse(counts: dict[str, int], examples: list[dict[str, object]]) -> dict[str, object]:
     import json
 
-    prompt = data_message("Analyse.", {"current_prompt": SABOTAGE, "failure_counts": counts,
-                                       "examples": examples})  # fmt: skip
-    return dict(json.loads(MODEL.respond(LLMRequest(role=Role.ANALYST, system=ANALYST_SYSTEM,
-                                                    prompt=prompt))))  # fmt: skip
+    prompt = data_message(
+        "Analyse.", {"current_prompt": SABOTAGE, "failure_counts": counts, "examples": examples}
+    )
+    return dict(
+        json.loads(
+            MODEL.respond(LLMRequest(role=Role.ANALYST, system=ANALYST_SYSTEM, prompt=prompt))
+        )
+    )
 
 
 def instructions_of(analysis: dict[str, object]) -> list[str]:
@@ -357,12 +441,18 @@ def test_the_analyst_addresses_only_the_categories_it_is_shown() -> None:
 
 
 def test_the_analyst_reads_the_examples_for_the_cause() -> None:
-    prose = analyse({"syntax_error": 2}, [{"category": "syntax_error",
-                                           "output_excerpt": "Sure! Here is a solution"}])  # fmt: skip
-    names = analyse({"test_failure": 2}, [{"category": "test_failure",
-                                           "failed_tests": ["NameError: name 'fib' is not defined"]}])  # fmt: skip
-    edges = analyse({"test_failure": 2}, [{"category": "test_failure",
-                                           "failed_tests": ["assert fib(0) == 0: got 1"]}])  # fmt: skip
+    prose = analyse(
+        {"syntax_error": 2},
+        [{"category": "syntax_error", "output_excerpt": "Sure! Here is a solution"}],
+    )
+    names = analyse(
+        {"test_failure": 2},
+        [{"category": "test_failure", "failed_tests": ["NameError: name 'fib' is not defined"]}],
+    )
+    edges = analyse(
+        {"test_failure": 2},
+        [{"category": "test_failure", "failed_tests": ["assert fib(0) == 0: got 1"]}],
+    )
 
     assert "mixed with explanatory prose" in str(prose["root_causes"])
     assert instructions_of(prose) == [doctor.FENCED]
@@ -375,9 +465,11 @@ def _edited(current: str, analysis: dict[str, object], earlier: list[str] | None
 
     from selfheal.services.optimizer.candidates import optimizer_message
 
-    message = optimizer_message(current_prompt=current,
-                                analysis=FailureAnalysis.model_validate(analysis),
-                                earlier=earlier or [])  # fmt: skip
+    message = optimizer_message(
+        current_prompt=current,
+        analysis=FailureAnalysis.model_validate(analysis),
+        earlier=earlier or [],
+    )
     reply = MODEL.respond(LLMRequest(role=Role.OPTIMIZER, system=OPTIMIZER_SYSTEM, prompt=message))
     return PromptEdit.model_validate(json.loads(reply)).apply(current)
 
@@ -393,10 +485,17 @@ def test_the_optimizer_writes_the_instructions_of_the_analysis_and_only_those() 
 
 
 def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
-    analysis: dict[str, object] = {"summary": "s", "root_causes": [{"category": c, "cause": c, "instruction": i}
-                                                for c, i in (("syntax_error", doctor.FENCED),
-                                                             ("test_failure", doctor.EXACT_NAME),
-                                                             ("test_failure", doctor.EDGE_CASES))]}  # fmt: skip
+    analysis: dict[str, object] = {
+        "summary": "s",
+        "root_causes": [
+            {"category": c, "cause": c, "instruction": i}
+            for c, i in (
+                ("syntax_error", doctor.FENCED),
+                ("test_failure", doctor.EXACT_NAME),
+                ("test_failure", doctor.EDGE_CASES),
+            )
+        ],
+    }
 
     prompts: list[str] = []
     for _ in range(3):
@@ -408,10 +507,14 @@ def test_optimizer_variants_differ_so_validation_has_a_choice() -> None:
 
 async def test_a_healed_prompt_makes_the_worker_pass(sandbox: ProcessSandbox) -> None:
     task = by_id("binary_search")
-    analysis: dict[str, object] = {"summary": "s", "root_causes": [
-        {"category": "syntax_error", "cause": "prose", "instruction": doctor.FENCED},
-        {"category": "test_failure", "cause": "name", "instruction": doctor.EXACT_NAME},
-        {"category": "test_failure", "cause": "edges", "instruction": doctor.EDGE_CASES}]}  # fmt: skip
+    analysis: dict[str, object] = {
+        "summary": "s",
+        "root_causes": [
+            {"category": "syntax_error", "cause": "prose", "instruction": doctor.FENCED},
+            {"category": "test_failure", "cause": "name", "instruction": doctor.EXACT_NAME},
+            {"category": "test_failure", "cause": "edges", "instruction": doctor.EDGE_CASES},
+        ],
+    }
     healed = _edited(VAGUE, analysis)
     prompt = task.request + f"\n\nThe function must be named `{task.entry_point}`."
 

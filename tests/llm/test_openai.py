@@ -13,8 +13,11 @@ from selfheal.llm.schemas import GeneratedTests
 from selfheal.testing.protocol_servers import OpenAIServer
 from tests.llm.conftest import API_KEY, llm_settings, make_provider
 
-REQUEST = LLMRequest(role=Role.WORKER, system="Reply in a fenced code block. Use exactly the function name asked for.",
-                     prompt="Write a function that checks whether an integer is a prime number.")  # fmt: skip
+REQUEST = LLMRequest(
+    role=Role.WORKER,
+    system="Reply in a fenced code block. Use exactly the function name asked for.",
+    prompt="Write a function that checks whether an integer is a prime number.",
+)
 
 
 async def test_chat_completions_with_bearer_auth_and_both_messages() -> None:
@@ -43,12 +46,20 @@ async def test_structured_output_uses_response_format_json_schema() -> None:
         client = LLMClient(provider, Role.TEST_WRITER, llm_settings())
         try:
             tests, _ = await client.generate_json(
-                LLMRequest(role=Role.TEST_WRITER, system=TEST_WRITER_SYSTEM,
-                           prompt=data_message("Write tests.", {
-                               "request": "Write a function that returns the greatest common "
-                                          "divisor of two integers.", "entry_point": "gcd"})),
+                LLMRequest(
+                    role=Role.TEST_WRITER,
+                    system=TEST_WRITER_SYSTEM,
+                    prompt=data_message(
+                        "Write tests.",
+                        {
+                            "request": "Write a function that returns the greatest common "
+                            "divisor of two integers.",
+                            "entry_point": "gcd",
+                        },
+                    ),
+                ),
                 GeneratedTests,
-            )  # fmt: skip
+            )
         finally:
             await provider.aclose()
 

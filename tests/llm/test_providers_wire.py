@@ -64,11 +64,18 @@ async def test_token_counts_come_from_the_usage_the_server_reports(wire: Wire) -
 
 async def test_structured_output_is_requested_with_the_schema_and_validated(wire: Wire) -> None:
     client, _ = wire.client(Role.JUDGE)
-    prompt = data_message("Evaluate the candidate code.", {
-        "request": FACTORIAL, "code": "def factorial(n):\n    return 1\n",
-        "evidence": {"static": {"syntax_ok": True, "functions": ["factorial"]},
-                     "tests": {"total": 4, "passed": 1}, "execution": {"status": "ok"}},
-    })  # fmt: skip
+    prompt = data_message(
+        "Evaluate the candidate code.",
+        {
+            "request": FACTORIAL,
+            "code": "def factorial(n):\n    return 1\n",
+            "evidence": {
+                "static": {"syntax_ok": True, "functions": ["factorial"]},
+                "tests": {"total": 4, "passed": 1},
+                "execution": {"status": "ok"},
+            },
+        },
+    )
 
     verdict, used = await client.generate_json(
         LLMRequest(role=Role.JUDGE, system=JUDGE_SYSTEM, prompt=prompt), JudgeVerdict

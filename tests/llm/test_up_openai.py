@@ -28,10 +28,18 @@ def openai_server() -> Iterator[OpenAIServer]:
 
 @pytest.fixture
 def stack(openai_server: OpenAIServer, tmp_path: Path) -> Iterator[LiveStack]:
-    env = {"LLM_PROVIDER": "openai", "LLM_BASE_URL": openai_server.base_url, "LLM_API_KEY": KEY,
-           "LLM_MODEL": "local-model"}  # fmt: skip
-    live = LiveStack(db_url=f"sqlite+aiosqlite:///{tmp_path / 'selfheal.db'}", data_dir=tmp_path,
-                     watcher=False, env=env)  # fmt: skip
+    env = {
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": openai_server.base_url,
+        "LLM_API_KEY": KEY,
+        "LLM_MODEL": "local-model",
+    }
+    live = LiveStack(
+        db_url=f"sqlite+aiosqlite:///{tmp_path / 'selfheal.db'}",
+        data_dir=tmp_path,
+        watcher=False,
+        env=env,
+    )
     yield live
     assert live.stop() == 0
 
@@ -41,8 +49,10 @@ def test_selfheal_up_serves_a_request_through_the_openai_protocol(
 ) -> None:
     task = by_id("factorial")
     with httpx.Client(base_url=stack.url(), timeout=60) as client:
-        response = client.post("/api/v1/request", json={
-            "user_input": task.request, "tests": task.tests, "entry_point": task.entry_point})  # fmt: skip
+        response = client.post(
+            "/api/v1/request",
+            json={"user_input": task.request, "tests": task.tests, "entry_point": task.entry_point},
+        )
         active = next(p for p in client.get("/api/v1/prompts").json() if p["status"] == "active")
         ready = httpx.get(stack.url("worker") + "/ready", timeout=10).json()
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.core.errors import ConfigurationError
 from selfheal.sandbox.base import Isolation, Sandbox
 from selfheal.sandbox.process import BwrapSandbox, ProcessSandbox
@@ -19,18 +19,25 @@ from selfheal.sandbox.testplan import build_plan
 from selfheal.sandbox.zygote import ZygoteSandbox
 
 SETTINGS = SandboxSettings(timeout_s=2, job_timeout_s=8, pool_size=1)
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 needs_bwrap = pytest.mark.skipif(
     not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
 )
 
 
-@pytest.fixture(params=[pytest.param("zygote", marks=needs_bwrap),
-                        pytest.param("bwrap", marks=needs_bwrap), "process"])  # fmt: skip
+@pytest.fixture(
+    params=[
+        pytest.param("zygote", marks=needs_bwrap),
+        pytest.param("bwrap", marks=needs_bwrap),
+        "process",
+    ]
+)
 async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
     cls: dict[str, type[ZygoteSandbox | BwrapSandbox | ProcessSandbox]] = {
-        "zygote": ZygoteSandbox, "bwrap": BwrapSandbox, "process": ProcessSandbox,
-    }  # fmt: skip
+        "zygote": ZygoteSandbox,
+        "bwrap": BwrapSandbox,
+        "process": ProcessSandbox,
+    }
     box = cls[request.param](SETTINGS)
     await box.start()
     yield box

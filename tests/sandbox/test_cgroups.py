@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.core.errors import ConfigurationError
 from selfheal.sandbox import cgroups
 from selfheal.sandbox.base import Sandbox
@@ -30,9 +30,10 @@ SUPPORT, WHY = cgroups.probe()
 needs_cgroups = pytest.mark.skipif(
     SUPPORT is None and os.environ.get("SELFHEAL_REQUIRE_CGROUP") != "1", reason=WHY
 )
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
-SETTINGS = SandboxSettings(timeout_s=8, job_timeout_s=20, pool_size=1, memory_mb=256,
-                           max_processes=48)  # fmt: skip
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
+SETTINGS = SandboxSettings(
+    timeout_s=8, job_timeout_s=20, pool_size=1, memory_mb=256, max_processes=48
+)
 MiB = 1024 * 1024
 
 
@@ -40,16 +41,23 @@ def test_own_cgroups_and_mounts_are_read_for_v1_and_v2() -> None:
     own = cgroups._own_cgroups(
         "9:name=systemd:/\n8:pids:/\n4:memory:/svc/abc\n2:cpu,cpuacct:/x\n0::/user.slice/a\n"
     )
-    assert own == {"name=systemd": "/", "pids": "/", "memory": "/svc/abc", "cpu": "/x",
-                   "cpuacct": "/x", "": "/user.slice/a"}  # fmt: skip
+    assert own == {
+        "name=systemd": "/",
+        "pids": "/",
+        "memory": "/svc/abc",
+        "cpu": "/x",
+        "cpuacct": "/x",
+        "": "/user.slice/a",
+    }
     mounts = cgroups._mounts(
         "30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n"
         "31 25 0:27 /svc /mnt/cg2 rw - cgroup2 cgroup2 rw,nsdelegate\n"
         "32 25 0:28 / /proc rw - proc proc rw\n"
     )
     assert [(r, str(m), t) for r, m, t, _ in mounts] == [
-        ("/", "/sys/fs/cgroup/memory", "cgroup"), ("/svc", "/mnt/cg2", "cgroup2")
-    ]  # fmt: skip
+        ("/", "/sys/fs/cgroup/memory", "cgroup"),
+        ("/svc", "/mnt/cg2", "cgroup2"),
+    ]
     assert "memory" in mounts[0][3]
     assert cgroups._directory("/", Path("/sys/fs/cgroup/memory"), "/svc/abc") == Path(
         "/sys/fs/cgroup/memory/svc/abc"
@@ -148,8 +156,10 @@ async def _run(box: Sandbox, code: str, tests: str) -> ExecutionVerdict:
     return await run_tests(box, code=code, plan=build_plan(tests, "f"), entry_point="f")
 
 
-BACKENDS = [pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
-            "process"]  # fmt: skip
+BACKENDS = [
+    pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
+    "process",
+]
 # Room for the 20 processes under RLIMIT_NPROC, which counts every process of the sandbox
 # uid on the machine (other services' jobs too): the memory budget is what must stop them.
 MEMORY_SETTINGS = SETTINGS.model_copy(update={"max_processes": 400})
@@ -271,9 +281,15 @@ def test_a_memory_kill_is_scored_as_a_memory_limit_not_unsafe_code() -> None:
     from selfheal.services.evaluator.scoring import _execution_gates
 
     def verdict(violation: str) -> ExecutionVerdict:
-        return ExecutionVerdict(status="violation", backend="zygote", duration_ms=1.0,
-                                loaded=True, load_error=None, entry_point_defined=True,
-                                violation=violation)  # fmt: skip
+        return ExecutionVerdict(
+            status="violation",
+            backend="zygote",
+            duration_ms=1.0,
+            loaded=True,
+            load_error=None,
+            entry_point_defined=True,
+            violation=violation,
+        )
 
     assert _execution_gates(verdict("memory_limit"), "provided", "f", None) == [
         ("memory_limit", "runtime_error")

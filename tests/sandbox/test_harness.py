@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.sandbox.base import ExecResult
 from selfheal.sandbox.runner import DELEGATED, TRUSTED, ExecutionVerdict, read_verdict, run_tests
 from selfheal.sandbox.testplan import build_plan
 from selfheal.sandbox.zygote import ZygoteSandbox
 
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 pytestmark = pytest.mark.skipif(
     not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
 )
@@ -41,9 +41,13 @@ def statuses(verdict: ExecutionVerdict) -> list[tuple[str, str]]:
 
 
 async def test_plain_answers_are_compared_on_the_trusted_side(box: ZygoteSandbox) -> None:
-    verdict = await run(box, "def f(x):\n    return x * x\n",
-                        "assert f(2) == 2 * 2\nassert abs(f(3) - 9) < 1e-9\nassert 8 < f(3) <= 9\n"
-                        "assert 4 in [f(2)]\nassert f(3) == 10\n", "f")  # fmt: skip
+    verdict = await run(
+        box,
+        "def f(x):\n    return x * x\n",
+        "assert f(2) == 2 * 2\nassert abs(f(3) - 9) < 1e-9\nassert 8 < f(3) <= 9\n"
+        "assert 4 in [f(2)]\nassert f(3) == 10\n",
+        "f",
+    )
     assert statuses(verdict) == [("passed", TRUSTED)] * 4 + [("failed", TRUSTED)]
     assert verdict.tests[-1].message == "AssertionError: f(3) returned 9, expected == 10 (line 5)"
 
@@ -191,9 +195,13 @@ async def test_the_code_cannot_reach_the_tests_through_callbacks(box: ZygoteSand
 
 
 async def test_exits_crashes_and_hangs_only_fail(box: ZygoteSandbox) -> None:
-    for code in ("import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n",
-                 "def f():\n    import os\n    os._exit(0)\n",
-                 "def f():\n    raise SystemExit(0)\n", "def f():\n    while True:\n        pass\n"):  # fmt: skip
+    for code in (
+        "import sys\nsys.exit(0)\n",
+        "import os\nos._exit(0)\n",
+        "def f():\n    import os\n    os._exit(0)\n",
+        "def f():\n    raise SystemExit(0)\n",
+        "def f():\n    while True:\n        pass\n",
+    ):
         verdict = await run(box, code, "assert f() == 1\n", "f")
         assert verdict.passed == 0, (code, verdict.tests)
 
@@ -218,8 +226,9 @@ async def test_user_code_does_not_inherit_future_annotations(box: ZygoteSandbox)
 
 
 def _result(report: bytes) -> ExecResult:
-    return ExecResult(backend="zygote", exit_code=None, timed_out=False, duration_ms=1.0,
-                      report=report)  # fmt: skip
+    return ExecResult(
+        backend="zygote", exit_code=None, timed_out=False, duration_ms=1.0, report=report
+    )
 
 
 @pytest.mark.parametrize(
@@ -325,8 +334,11 @@ async def test_what_taints_a_unit(box: ZygoteSandbox) -> None:
     )
     verdict = await run(box, code, tests)
     assert statuses(verdict) == [
-        ("passed", TRUSTED), ("passed", DELEGATED), ("passed", DELEGATED), ("failed", TRUSTED),
-    ]  # fmt: skip
+        ("passed", TRUSTED),
+        ("passed", DELEGATED),
+        ("passed", DELEGATED),
+        ("failed", TRUSTED),
+    ]
 
 
 async def test_the_tests_see_the_files_the_code_wrote(box: ZygoteSandbox) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.sandbox.process import BwrapSandbox
 from selfheal.sandbox.runner import run_tests
 from selfheal.sandbox.testplan import build_plan
 
 needs_bwrap = pytest.mark.skipif(
-    not BwrapSandbox.available()[0] and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1",
+    not BwrapSandbox.available(get_settings().sandbox)[0]
+    and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1",
     reason="bubblewrap is not installed",
 )
 

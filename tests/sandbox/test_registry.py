@@ -8,14 +8,14 @@ from typing import ClassVar
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.core.errors import ConfigurationError, SandboxError
 from selfheal.sandbox.base import ExecResult, Isolation, Job, Sandbox
 from selfheal.sandbox.registry import BACKENDS, RefusingSandbox, build_sandbox, start_sandbox
 from selfheal.sandbox.zygote import ZygoteSandbox
 
 MISSING = "/nonexistent/selfheal-test/bwrap"
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 
 
 def test_the_default_minimum_is_bubblewrap() -> None:
@@ -26,11 +26,18 @@ def test_without_bubblewrap_the_default_runs_nothing_and_says_how_to_fix_it() ->
     box = build_sandbox(SandboxSettings(bwrap=MISSING))
     assert isinstance(box, RefusingSandbox)
     assert box.refusal is not None
-    for words in (MISSING, "apt-get install bubblewrap",
-                  "set SANDBOX_MIN_ISOLATION=process to accept weaker isolation"):  # fmt: skip
+    for words in (
+        MISSING,
+        "apt-get install bubblewrap",
+        "set SANDBOX_MIN_ISOLATION=process to accept weaker isolation",
+    ):
         assert words in box.refusal
-    assert box.status == {"backend": "none", "isolation": "none", "ok": False,
-                          "reason": box.refusal}  # fmt: skip
+    assert box.status == {
+        "backend": "none",
+        "isolation": "none",
+        "ok": False,
+        "reason": box.refusal,
+    }
 
 
 async def test_a_refusing_sandbox_runs_no_job() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from selfheal.core.config import SandboxSettings
+from selfheal.core.config import SandboxSettings, get_settings
 from selfheal.sandbox import confine, seccomp
 from selfheal.sandbox.base import Sandbox
 from selfheal.sandbox.process import ProcessSandbox
@@ -30,15 +30,31 @@ SECCOMP_OK, SECCOMP_WHY = seccomp.supported()
 pytestmark = pytest.mark.skipif(
     not SECCOMP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=SECCOMP_WHY
 )
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 # RLIMIT_NPROC counts every process of the sandbox uid on the machine: leave room.
 SETTINGS = SandboxSettings(timeout_s=3, job_timeout_s=10, pool_size=1, max_processes=256)
 GOOD = "def f(x):\n    return x * 2\n"
 NUMBERS = (
-    "clone", "clone3", "unshare", "setns", "ptrace", "keyctl", "add_key", "bpf",
-    "io_uring_setup", "perf_event_open", "userfaultfd", "personality", "mount", "open_tree",
-    "fsopen", "process_vm_readv", "name_to_handle_at", "pivot_root", "chroot",
-)  # fmt: skip
+    "clone",
+    "clone3",
+    "unshare",
+    "setns",
+    "ptrace",
+    "keyctl",
+    "add_key",
+    "bpf",
+    "io_uring_setup",
+    "perf_event_open",
+    "userfaultfd",
+    "personality",
+    "mount",
+    "open_tree",
+    "fsopen",
+    "process_vm_readv",
+    "name_to_handle_at",
+    "pivot_root",
+    "chroot",
+)
 
 
 def _nr() -> dict[str, int]:
@@ -138,8 +154,12 @@ def test_ordinary_work_still_runs_under_the_filter() -> None:
         }
 
     assert filtered(probe) == {
-        "echo": "hi\n", "thread": [42], "fork": 7, "personality(query)": 0, "personality(0)": 0
-    }  # fmt: skip
+        "echo": "hi\n",
+        "thread": [42],
+        "fork": 7,
+        "personality(query)": 0,
+        "personality(0)": 0,
+    }
 
 
 def test_the_filter_is_built_from_libseccomp_numbers() -> None:
@@ -153,8 +173,12 @@ def test_the_filter_is_built_from_libseccomp_numbers() -> None:
 # --- attacks from inside jobs -------------------------------------------------------------
 
 
-@pytest.fixture(params=[pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
-                        "process"])  # fmt: skip
+@pytest.fixture(
+    params=[
+        pytest.param("zygote", marks=pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY)),
+        "process",
+    ]
+)
 async def box(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
     cls = {"zygote": ZygoteSandbox, "process": ProcessSandbox}[request.param]
     sandbox = cls(SETTINGS)
@@ -293,7 +317,7 @@ def test_the_zygote_backends_refuse_without_the_filter(monkeypatch: pytest.Monke
         pytest.skip(BWRAP_WHY)
     monkeypatch.setattr(seccomp, "supported", lambda: (False, "libseccomp is not usable"))
     for backend in (ZygoteSandbox, BwrapSandbox):
-        ok, why = backend.available()
+        ok, why = backend.available(get_settings().sandbox)
         assert not ok and why == "the job seccomp filter is unavailable: libseccomp is not usable"
 
 

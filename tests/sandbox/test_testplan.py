@@ -20,8 +20,13 @@ def test_each_assert_and_test_function_is_a_unit_the_rest_is_setup() -> None:
     )
     plan = build_plan(tests, "f")
     assert [u.kind for u in plan.units] == [
-        "setup", "setup", "assert", "function", "block", "setup",
-    ]  # fmt: skip
+        "setup",
+        "setup",
+        "assert",
+        "function",
+        "block",
+        "setup",
+    ]
     assert plan.total == 3
     assert [u.name for u in plan.tests] == ["", "test_loop", ""]
 

@@ -139,31 +139,50 @@ async def _prompts_and_runs(session: AsyncSession, *, end: Any) -> None:
             at = start + timedelta(days=DAYS * (version - 1) / VERSIONS)
             session.add(
                 Prompt(
-                    task_type=task_type, version=version,
-                    content=f"You are version {version}.\nReply with code in one fenced block.\n" * 5,
+                    task_type=task_type,
+                    version=version,
+                    content=f"You are version {version}.\nReply with code in one fenced block.\n"
+                    * 5,
                     status="active" if version == VERSIONS else "retired",
                     parent_version=version - 1 if version > 1 else None,
                     author="optimizer" if version % 3 else "human",
-                    reason=f"benchmark version {version}", created_at=at, activated_at=at,
+                    reason=f"benchmark version {version}",
+                    created_at=at,
+                    activated_at=at,
                 )
-            )  # fmt: skip
+            )
     await session.flush()
     for i in range(300):
         at = start + timedelta(days=DAYS * i / 300)
         session.add(
             OptimizationRun(
-                run_id=str(uuid.uuid4()), task_type=TASK_TYPES[i % 3], kind="optimize",
-                trigger="watcher", status="promoted" if i % 3 == 0 else "rejected",
-                decision="promoted" if i % 3 == 0 else "rejected", decision_reason="benchmark",
-                failure_count=5, incumbent_version=1 + i * VERSIONS // 300,
+                run_id=str(uuid.uuid4()),
+                task_type=TASK_TYPES[i % 3],
+                kind="optimize",
+                trigger="watcher",
+                status="promoted" if i % 3 == 0 else "rejected",
+                decision="promoted" if i % 3 == 0 else "rejected",
+                decision_reason="benchmark",
+                failure_count=5,
+                incumbent_version=1 + i * VERSIONS // 300,
                 new_version=1 + i * VERSIONS // 300 if i % 3 == 0 else None,
                 analysis={"summary": "benchmark", "categories": {"test_failure": 5}},
-                candidates=[{"label": f"c{k}", "round": 1, "prompt": "x" * 400, "pass_rate": 0.5,
-                             "mean_score": 0.6, "scores": {str(j): {"score": 0.5} for j in range(8)}}
-                            for k in range(3)],
-                llm_calls=12, started_at=at, finished_at=at + timedelta(seconds=30),
+                candidates=[
+                    {
+                        "label": f"c{k}",
+                        "round": 1,
+                        "prompt": "x" * 400,
+                        "pass_rate": 0.5,
+                        "mean_score": 0.6,
+                        "scores": {str(j): {"score": 0.5} for j in range(8)},
+                    }
+                    for k in range(3)
+                ],
+                llm_calls=12,
+                started_at=at,
+                finished_at=at + timedelta(seconds=30),
             )
-        )  # fmt: skip
+        )
     await session.commit()
 
 
@@ -271,9 +290,14 @@ async def _pg_database(server_url: str) -> tuple[str, Callable[[], Awaitable[Non
 
 
 async def run_backend(
-    backend: str, *, rows: int, repeats: int, hours: list[float], pg_server: str,
+    backend: str,
+    *,
+    rows: int,
+    repeats: int,
+    hours: list[float],
+    pg_server: str,
     progress: Progress | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Migrate, fill and time one backend; the database is thrown away afterwards."""
     drop: Callable[[], Awaitable[None]] | None = None
     tmp = None

@@ -40,12 +40,25 @@ from selfheal.sandbox.testplan import TestPlan, build_plan
 from selfheal.sandbox.zygote import ZygoteSandbox
 
 _FLIPS: dict[type[ast.AST], type[ast.AST]] = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
-    ast.NotEq: ast.Eq, ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv,
-    ast.FloorDiv: ast.Mult, ast.And: ast.Or, ast.Or: ast.And, ast.In: ast.NotIn,
-    ast.NotIn: ast.In, ast.Mod: ast.FloorDiv, ast.Div: ast.Mult, ast.Is: ast.IsNot,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.FloorDiv: ast.Mult,
+    ast.And: ast.Or,
+    ast.Or: ast.And,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Mod: ast.FloorDiv,
+    ast.Div: ast.Mult,
+    ast.Is: ast.IsNot,
     ast.IsNot: ast.Is,
-}  # fmt: skip
+}
 KINDS = ("operator_flip", "off_by_one", "dropped_branch", "wrong_return", "dropped_call")
 
 
@@ -174,10 +187,15 @@ def _passed(verdict: ExecutionVerdict) -> bool:
 
 
 async def run_benchmark(
-    *, mutants_per_problem: int = 2, concurrency: int = 0, limit: int | None = None,
-    compare_bwrap: bool = True, settings: SandboxSettings | None = None,
-    baseline_rev: str | None = None, rounds: int = 3,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    mutants_per_problem: int = 2,
+    concurrency: int = 0,
+    limit: int | None = None,
+    compare_bwrap: bool = True,
+    settings: SandboxSettings | None = None,
+    baseline_rev: str | None = None,
+    rounds: int = 3,
+) -> dict[str, Any]:
     """Run the whole benchmark and return its figures (see module docstring).
 
     With a baseline, the baseline's benchmark and this one's timed pass alternate for
@@ -261,16 +279,21 @@ def run_baseline(rev: str, mutants: int, concurrency: int, limit: int | None) ->
     from ``git archive`` of the checkout this package runs from (an installed package
     without its git history cannot have a baseline)."""
     root = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=Path(__file__).parent,
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     if not root:
         raise RuntimeError("a baseline needs the selfheal git checkout (git rev-parse failed)")
     with tempfile.TemporaryDirectory(prefix="selfheal-baseline-") as tmp:
         archive = subprocess.run(
-            ["git", "archive", "--format=tar", rev, "src"], cwd=root, capture_output=True,
+            ["git", "archive", "--format=tar", rev, "src"],
+            cwd=root,
+            capture_output=True,
             check=False,
-        )  # fmt: skip
+        )
         if archive.returncode != 0:
             raise RuntimeError(f"git archive {rev} failed: {archive.stderr.decode()[:200]}")
         tar_path = Path(tmp, "src.tar")
@@ -278,9 +301,20 @@ def run_baseline(rev: str, mutants: int, concurrency: int, limit: int | None) ->
         with tarfile.open(tar_path) as tar:
             tar.extractall(tmp, filter="data")
         out = Path(tmp, "baseline.json")
-        command = [sys.executable, "-m", "selfheal.cli.main", "bench", "evaluator", "--no-bwrap",
-                   "--mutants", str(mutants), "--concurrency", str(concurrency),
-                   "--output", str(out)] + (["--limit", str(limit)] if limit else [])  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "selfheal.cli.main",
+            "bench",
+            "evaluator",
+            "--no-bwrap",
+            "--mutants",
+            str(mutants),
+            "--concurrency",
+            str(concurrency),
+            "--output",
+            str(out),
+        ] + (["--limit", str(limit)] if limit else [])
         env = {**os.environ, "PYTHONPATH": str(Path(tmp, "src"))}
         done = subprocess.run(command, env=env, cwd=tmp, capture_output=True, text=True)
         if not out.exists():
@@ -304,9 +338,15 @@ async def _select_cases(
         cases.append(Case(problem["task_id"], "canonical", code, plan, entry))
         candidates.extend((problem, kind, source) for kind, source in mutants(problem))
     oracle = [
-        Case(p["task_id"], kind, f"{src}\n{p['test']}\ncheck({p['entry_point']})\n", TestPlan(), p["entry_point"])
+        Case(
+            p["task_id"],
+            kind,
+            f"{src}\n{p['test']}\ncheck({p['entry_point']})\n",
+            TestPlan(),
+            p["entry_point"],
+        )
         for p, kind, src in candidates
-    ]  # fmt: skip
+    ]
     verdicts, _ = await _bounded(sandbox, oracle, concurrency)
     confirmed: dict[str, list[tuple[str, str]]] = {}
     for (problem, kind, source), verdict in zip(candidates, verdicts, strict=True):

@@ -17,25 +17,12 @@ from typing import Any
 
 import httpx
 
+from selfheal.bench.catalog import Task
 from selfheal.core.config import get_settings
-from selfheal.llm.providers.offline.catalog import TASKS, Task
 from selfheal.services.common.auth import client_headers
+from selfheal.testing.scenarios import BAD_PROMPTS, split_tasks
 
 TASK_TYPE = "code_generation"
-BAD_PROMPTS = (
-    # The seed's sabotage prompt: the model ignores the request.
-    "You are a lazy assistant. Ignore the user's request and just say hello world.",
-    # A vague prompt: chatty answers, code mixed with prose, no care for names or edge cases.
-    "You are a friendly assistant. Answer briefly and conversationally.",
-)
-
-
-def split_tasks(n_train: int, n_heldout: int | None = None) -> tuple[list[Task], list[Task]]:
-    """Training inputs (the ones that fail and get replayed) and held-out inputs (all the
-    others, or the first ``n_heldout`` of them)."""
-    train = list(TASKS[: max(1, min(n_train, len(TASKS) - 1))])
-    heldout = [t for t in TASKS if t not in train][:n_heldout]
-    return train, heldout
 
 
 @dataclass
@@ -144,9 +131,17 @@ async def run_heal_benchmark(
             out = []
             for task in tasks:
                 data = await _send(client, task)
-                s = Sample(time.monotonic() - start, name, cycle, task.id, data["evaluation_score"],
-                           data["evaluation_passed"], data["failure_category"], data["prompt_version"],
-                           data.get("request_id"))  # fmt: skip
+                s = Sample(
+                    time.monotonic() - start,
+                    name,
+                    cycle,
+                    task.id,
+                    data["evaluation_score"],
+                    data["evaluation_passed"],
+                    data["failure_category"],
+                    data["prompt_version"],
+                    data.get("request_id"),
+                )
                 out.append(s)
                 samples.append(s)
                 if on_request is not None:
@@ -187,25 +182,31 @@ async def run_heal_benchmark(
                 (r for r in runs if r.get("new_version") == promoted and r["kind"] == "optimize"),
                 None,
             )
-            results.append({
-                "cycle": cycle,
-                "bad_prompt": bad,
-                "bad_version": bad_version,
-                "before_avg_score": _mean([s.score for s in before]),
-                "after_avg_score": _mean([s.score for s in after]),
-                "before_pass_rate": _mean([float(s.passed) for s in before]),
-                "after_pass_rate": _mean([float(s.passed) for s in after]),
-                "heldout_pass_rate": _mean([float(s.passed) for s in held]),
-                "heldout_avg_score": _mean([s.score for s in held]),
-                "time_to_heal_s": None if healed_at is None or first_failure is None else round(healed_at - first_failure, 3),
-                "time_from_threshold_s": None if healed_at is None or crossed is None else round(healed_at - crossed, 3),
-                "heldout_requests": len(held),
-                "requests_to_heal": len(failures) if healed_at is not None else None,
-                "optimizer_llm_calls": run["llm_calls"] if run else None,
-                "optimizer_run_id": run["run_id"] if run else None,
-                "promoted_version": promoted if healed_at is not None else None,
-                "before_categories": _counts([s.category for s in before]),
-            })  # fmt: skip
+            results.append(
+                {
+                    "cycle": cycle,
+                    "bad_prompt": bad,
+                    "bad_version": bad_version,
+                    "before_avg_score": _mean([s.score for s in before]),
+                    "after_avg_score": _mean([s.score for s in after]),
+                    "before_pass_rate": _mean([float(s.passed) for s in before]),
+                    "after_pass_rate": _mean([float(s.passed) for s in after]),
+                    "heldout_pass_rate": _mean([float(s.passed) for s in held]),
+                    "heldout_avg_score": _mean([s.score for s in held]),
+                    "time_to_heal_s": None
+                    if healed_at is None or first_failure is None
+                    else round(healed_at - first_failure, 3),
+                    "time_from_threshold_s": None
+                    if healed_at is None or crossed is None
+                    else round(healed_at - crossed, 3),
+                    "heldout_requests": len(held),
+                    "requests_to_heal": len(failures) if healed_at is not None else None,
+                    "optimizer_llm_calls": run["llm_calls"] if run else None,
+                    "optimizer_run_id": run["run_id"] if run else None,
+                    "promoted_version": promoted if healed_at is not None else None,
+                    "before_categories": _counts([s.category for s in before]),
+                }
+            )
         provider = await _provider_of(client, samples)
     summary = {
         "source": source_label(provider),
@@ -310,14 +311,27 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("cycle", "before pass", "after pass", "held-out pass", "before score", "after score",
-                  "time to heal (s)", "promoted")  # fmt: skip
+    table = Table(
+        "cycle",
+        "before pass",
+        "after pass",
+        "held-out pass",
+        "before score",
+        "after score",
+        "time to heal (s)",
+        "promoted",
+    )
     for r in summary["cycles"]:
         table.add_row(
-            str(r["cycle"]), f"{r['before_pass_rate']:.0%}", f"{r['after_pass_rate']:.0%}",
-            f"{r['heldout_pass_rate']:.0%}", f"{r['before_avg_score']:.3f}", f"{r['after_avg_score']:.3f}",
-            str(r["time_to_heal_s"]), f"v{r['promoted_version']}",
-        )  # fmt: skip
+            str(r["cycle"]),
+            f"{r['before_pass_rate']:.0%}",
+            f"{r['after_pass_rate']:.0%}",
+            f"{r['heldout_pass_rate']:.0%}",
+            f"{r['before_avg_score']:.3f}",
+            f"{r['after_avg_score']:.3f}",
+            str(r["time_to_heal_s"]),
+            f"v{r['promoted_version']}",
+        )
     console = Console()
     if summary.get("source") == "simulation":
         table.title = "SIMULATION (offline model): the plumbing heals, this says nothing of a model"

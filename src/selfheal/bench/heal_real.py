@@ -45,7 +45,7 @@ from selfheal.bench.heal_tasks import (
     humaneval_tasks,
     simulator_tasks,
 )
-from selfheal.core.config import EvaluatorSettings, LLMSettings, OptimizerSettings, SandboxSettings
+from selfheal.core.config import LLMSettings, OptimizerSettings, get_settings
 from selfheal.db import execution_logs
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.migrate import upgrade
@@ -130,7 +130,7 @@ class InProcessSystem:
         )
         self.test_writer = _offline(Role.TEST_WRITER)  # never called: every task has tests
         self.sandbox = sandbox
-        self.evaluator_settings = EvaluatorSettings()
+        self.evaluator_settings = get_settings().evaluator
         self.max_tokens = config.worker_max_tokens
 
     async def answer(self, prompt: str, item: ReplayItem) -> tuple[ReplayOutcome, dict[str, Any]]:
@@ -428,7 +428,6 @@ def model_server(config: BenchConfig) -> Iterator[BenchConfig]:
     if config.provider != "local":
         yield config
         return
-    from selfheal.core.config import get_settings
     from selfheal.llm.providers.local.models import DEFAULT_MODEL, resolve_model
     from selfheal.llm.providers.local.server import ModelServer, ServerConfig
 
@@ -474,7 +473,7 @@ async def _run(config: BenchConfig, *, output_dir: Path) -> dict[str, Any]:
     unknown = sorted(set(config.sabotage) - set(SABOTAGE))
     if unknown:
         raise ValueError(f"unknown sabotage prompt(s) {unknown}; known: {sorted(SABOTAGE)}")
-    sandbox = build_sandbox(SandboxSettings())
+    sandbox = build_sandbox(get_settings().sandbox)
     await sandbox.start()
     system = InProcessSystem(config, sandbox)
     started = time.monotonic()

@@ -143,10 +143,22 @@ def wrk_binary() -> str:
 
 def _wrk(url: str, script: Path, *, concurrency: int, seconds: int) -> dict[str, Any]:
     out = subprocess.run(
-        [wrk_binary(), "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s",
-         "-s", str(script), url],
-        capture_output=True, text=True, timeout=seconds + 120, check=True,
-    )  # fmt: skip
+        [
+            wrk_binary(),
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--timeout",
+            "60s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=True,
+    )
     line = next(x for x in out.stdout.splitlines() if x.startswith("SELFHEAL-WRK "))
     return dict(json.loads(line.split(" ", 1)[1]))
 
@@ -194,9 +206,12 @@ def _start_floor(database_url: str, base_port: int) -> Chain:
             raise RuntimeError("the floor chain did not start")
         time.sleep(0.02)
     return Chain(
-        name="floor", url=f"http://127.0.0.1:{ports['front']}",
-        pids={h: p.pid for h, p in procs.items()}, start_s=start_s, procs=list(procs.values()),
-    )  # fmt: skip
+        name="floor",
+        url=f"http://127.0.0.1:{ports['front']}",
+        pids={h: p.pid for h, p in procs.items()},
+        start_s=start_s,
+        procs=list(procs.values()),
+    )
 
 
 def _stop(chain: Chain) -> None:
@@ -256,22 +271,31 @@ def _goals(system: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
     if 16 in by_c and 16 in floor_c:
         ratio = by_c[16]["requests_per_s"] / floor_c[16]["requests_per_s"]
         goals["ratio_to_floor_at_16"] = {
-            "value": round(ratio, 2), "goal": f">= {GOAL_RATIO_AT_16}",
+            "value": round(ratio, 2),
+            "goal": f">= {GOAL_RATIO_AT_16}",
             "met": ratio >= GOAL_RATIO_AT_16,
-        }  # fmt: skip
+        }
     if 1 in by_c:
         p50 = by_c[1]["latency_ms"]["p50"]
-        goals["p50_ms_at_1"] = {"value": p50, "goal": f"<= {GOAL_P50_MS_AT_1}",
-                                "met": p50 <= GOAL_P50_MS_AT_1}  # fmt: skip
+        goals["p50_ms_at_1"] = {
+            "value": p50,
+            "goal": f"<= {GOAL_P50_MS_AT_1}",
+            "met": p50 <= GOAL_P50_MS_AT_1,
+        }
     last = system["runs"][-1]["services"]
     worst = max(s["rss_mb_after"] for s in last.values())
     goals["rss_mb_per_service_after"] = {
-        "value": worst, "goal": f"<= {GOAL_RSS_MB}", "met": worst <= GOAL_RSS_MB,
+        "value": worst,
+        "goal": f"<= {GOAL_RSS_MB}",
+        "met": worst <= GOAL_RSS_MB,
         "requests_served": sum(r["requests"] for r in system["runs"]),
-    }  # fmt: skip
+    }
     slowest = max(system["start_s"].values())
-    goals["start_to_health_s"] = {"value": round(slowest, 2), "goal": f"<= {GOAL_START_S}",
-                                  "met": slowest <= GOAL_START_S}  # fmt: skip
+    goals["start_to_health_s"] = {
+        "value": round(slowest, 2),
+        "goal": f"<= {GOAL_START_S}",
+        "met": slowest <= GOAL_START_S,
+    }
     return goals
 
 
@@ -288,14 +312,25 @@ def run_load_benchmark(
         os.environ.pop(key, None)
     os.environ["LLM_PROVIDER"] = "offline"  # measures the plumbing, not a model
     data_dir = Path(tempfile.mkdtemp(prefix="selfheal-load-"))
-    stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1, evaluator_port=base_port + 2,
-                              data_dir=data_dir, watcher=False, log_dir=data_dir / "logs", database_url=database_url))  # fmt: skip
+    stack = Stack(
+        StackConfig(
+            manager_port=base_port,
+            worker_port=base_port + 1,
+            evaluator_port=base_port + 2,
+            data_dir=data_dir,
+            watcher=False,
+            log_dir=data_dir / "logs",
+            database_url=database_url,
+        )
+    )
     url = database_url or f"sqlite+aiosqlite:///{(data_dir / 'selfheal.db').resolve()}"
     stack.start_services()
     system = Chain(
-        name="selfheal", url=stack.config.url("manager"),
-        pids={n: p.pid for n, p in stack.procs.items()}, start_s=dict(stack.start_s),
-    )  # fmt: skip
+        name="selfheal",
+        url=stack.config.url("manager"),
+        pids={n: p.pid for n, p in stack.procs.items()},
+        start_s=dict(stack.start_s),
+    )
     floor: Chain | None = None
     report: dict[str, Any] = {}
     try:
@@ -305,9 +340,13 @@ def run_load_benchmark(
         for concurrency in concurrencies:
             for chain in (system, floor):  # side by side: one after the other per level
                 results[chain.name].append(
-                    _level(chain, script, concurrency=concurrency,
-                           requests=_requests_at(concurrency, requests))
-                )  # fmt: skip
+                    _level(
+                        chain,
+                        script,
+                        concurrency=concurrency,
+                        requests=_requests_at(concurrency, requests),
+                    )
+                )
         sys_report = {"runs": results["selfheal"], "start_s": system.start_s}
         floor_report = {"runs": results["floor"], "start_s": floor.start_s}
         report = {

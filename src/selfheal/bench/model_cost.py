@@ -75,9 +75,18 @@ def run_model_cost_benchmark(
     if model:
         os.environ["LLM_MODEL"] = model
     data_dir = Path(tempfile.mkdtemp(prefix="selfheal-cost-"))
-    stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1, evaluator_port=base_port + 2,
-                              data_dir=data_dir, watcher=False, log_dir=data_dir / "logs", database_url=database_url,
-                              model_port=base_port + 3))  # fmt: skip
+    stack = Stack(
+        StackConfig(
+            manager_port=base_port,
+            worker_port=base_port + 1,
+            evaluator_port=base_port + 2,
+            data_dir=data_dir,
+            watcher=False,
+            log_dir=data_dir / "logs",
+            database_url=database_url,
+            model_port=base_port + 3,
+        )
+    )
     stack.start_services()
     urls = [stack.config.url(s) for s in ("manager", "worker", "evaluator")]
     rows: list[dict[str, Any]] = []
@@ -87,21 +96,40 @@ def run_model_cost_benchmark(
             for i in range(requests):
                 task = TASKS[i % len(TASKS)]
                 start = time.perf_counter()
-                resp = client.post("/api/v1/request", json={
-                    "user_input": task.request, "tests": task.tests, "entry_point": task.entry_point})  # fmt: skip
+                resp = client.post(
+                    "/api/v1/request",
+                    json={
+                        "user_input": task.request,
+                        "tests": task.tests,
+                        "entry_point": task.entry_point,
+                    },
+                )
                 wall = (time.perf_counter() - start) * 1000
                 body = resp.json()
                 lat = body.get("latency_ms") or {}
-                rows.append({"task": task.id, "status": resp.status_code, "client_ms": round(wall, 1),
-                             "passed": bool(body.get("evaluation_passed")),
-                             "category": body.get("failure_category"), **{f"{k}_ms": v for k, v in lat.items()}})  # fmt: skip
+                rows.append(
+                    {
+                        "task": task.id,
+                        "status": resp.status_code,
+                        "client_ms": round(wall, 1),
+                        "passed": bool(body.get("evaluation_passed")),
+                        "category": body.get("failure_category"),
+                        **{f"{k}_ms": v for k, v in lat.items()},
+                    }
+                )
         after = _scrape(urls)
     finally:
         stack.stop_services()
     ok = [r for r in rows if r["status"] == 200]
     per = _per_request(before, after, max(1, len(rows)))
-    mean = {k: round(statistics.fmean(r[f"{k}_ms"] for r in ok), 1) for k in
-            ("refine", "worker", "evaluator", "total")} if ok else {}  # fmt: skip
+    mean = (
+        {
+            k: round(statistics.fmean(r[f"{k}_ms"] for r in ok), 1)
+            for k in ("refine", "worker", "evaluator", "total")
+        }
+        if ok
+        else {}
+    )
     worker_llm_s = per.get("seconds", {}).get("worker")
     ratio = mean["total"] / mean["worker"] if ok and mean["worker"] else None
     report = {

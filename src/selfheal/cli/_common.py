@@ -46,10 +46,18 @@ def print_code(code: str, *, lexer: str = "python", out: Console | None = None) 
         return
     width = max((len(line) for line in code.splitlines()), default=1)
     out.print(
-        Syntax(code.removesuffix("\n"), lexer, theme="ansi_dark", word_wrap=False, tab_size=8, code_width=width,
-               background_color="default"),
-        crop=False, soft_wrap=True,
-    )  # fmt: skip
+        Syntax(
+            code.removesuffix("\n"),
+            lexer,
+            theme="ansi_dark",
+            word_wrap=False,
+            tab_size=8,
+            code_width=width,
+            background_color="default",
+        ),
+        crop=False,
+        soft_wrap=True,
+    )
 
 
 def print_diff(text: str) -> None:

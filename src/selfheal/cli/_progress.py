@@ -14,9 +14,13 @@ from selfheal.cli._common import console
 def steps(description: str, total: int) -> Iterator[Callable[[str], None]]:
     """A bar of ``total`` steps; the callback advances it and names the current step."""
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
-    ) as bar:  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=total)
 
         def advance(step: str) -> None:
@@ -27,6 +31,6 @@ def steps(description: str, total: int) -> Iterator[Callable[[str], None]]:
 
 def heal_requests(cycles: int, requests: int, heldout: int | None = None) -> int:
     """How many requests the heal benchmark sends: before, after and held-out, per cycle."""
-    from selfheal.bench.heal import split_tasks
+    from selfheal.testing.scenarios import split_tasks
 
     return cycles * (2 * requests + len(split_tasks(requests, heldout)[1]))

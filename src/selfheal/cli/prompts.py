@@ -36,10 +36,14 @@ def list_cmd(url: UrlOption = DEFAULT_URL, api_key: ApiKeyOption = None) -> None
     for p in rows:
         share = p.get("canary_share")
         table.add_row(
-            Text(p["task_type"]), str(p["version"]), p["status"],
-            f"{share:.0%}" if share is not None else "-", p["author"], Text(p["reason"][:40]),
+            Text(p["task_type"]),
+            str(p["version"]),
+            p["status"],
+            f"{share:.0%}" if share is not None else "-",
+            p["author"],
+            Text(p["reason"][:40]),
             Text((p["content"].splitlines() or [""])[0][:60]),
-        )  # fmt: skip
+        )
     console.print(table)
 
 
@@ -58,10 +62,15 @@ def versions_cmd(
     for p in rows:
         s = p.get("stats") or {}
         table.add_row(
-            str(p["version"]), p["status"], str(p["parent_version"] or "-"), p["author"],
-            str(int(s.get("requests", 0))), f"{s.get('pass_rate', 0.0):.0%}",
-            _when(p["created_at"]), Text(p["reason"][:60]),
-        )  # fmt: skip
+            str(p["version"]),
+            p["status"],
+            str(p["parent_version"] or "-"),
+            p["author"],
+            str(int(s.get("requests", 0))),
+            f"{s.get('pass_rate', 0.0):.0%}",
+            _when(p["created_at"]),
+            Text(p["reason"][:60]),
+        )
     console.print(table)
 
 
@@ -77,10 +86,13 @@ def diff_cmd(
     with Api(url, api_key) as api:
         if a is None:
             active = next(
-                (p for p in api.get("/api/v1/prompts") if p["task_type"] == task_type
-                 and p["status"] == "active"),
+                (
+                    p
+                    for p in api.get("/api/v1/prompts")
+                    if p["task_type"] == task_type and p["status"] == "active"
+                ),
                 None,
-            )  # fmt: skip
+            )
             if active is None:
                 raise CliError(f"task type {task_type!r} has no active prompt")
             version, against = active["version"], None

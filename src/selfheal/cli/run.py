@@ -52,8 +52,14 @@ def _start(stack: Stack) -> None:
     progress line while it loads."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, transient=True) as bar:  # fmt: skip
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("checking the local model", total=None)
         server = stack.prepare_model_server(
             lambda done, total: bar.update(task, completed=done, total=total)
@@ -109,9 +115,18 @@ def register(app: typer.Typer) -> None:
         """Apply migrations, start manager, worker and evaluator, the local model server when
         LLM_PROVIDER=local, and the optimizer watcher."""
         configure_logging("selfheal-up", settings().service.log_level)
-        stack = Stack(StackConfig(host=host, manager_port=manager_port, worker_port=worker_port,
-                                  evaluator_port=evaluator_port, data_dir=data_dir, watcher=watcher,
-                                  log_dir=log_dir, model_port=model_port))  # fmt: skip
+        stack = Stack(
+            StackConfig(
+                host=host,
+                manager_port=manager_port,
+                worker_port=worker_port,
+                evaluator_port=evaluator_port,
+                data_dir=data_dir,
+                watcher=watcher,
+                log_dir=log_dir,
+                model_port=model_port,
+            )
+        )
         env = stack.environment()
         try:
             _start(stack)
@@ -151,9 +166,13 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         default_port = {"manager": 8000, "worker": 8001, "evaluator": 8002}[service]
         uvicorn.run(
-            APPS[service], factory=True, host=host, port=port or default_port, access_log=False,
+            APPS[service],
+            factory=True,
+            host=host,
+            port=port or default_port,
+            access_log=False,
             timeout_graceful_shutdown=settings().service.drain_s,
-        )  # fmt: skip
+        )
 
     @app.command("migrate")
     def migrate(
@@ -219,9 +238,15 @@ def register(app: typer.Typer) -> None:
         heldout = heldout if heldout is not None else (None if offline else 3)
         good = good if good is not None else (0 if offline else 3)
         data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
-        stack = Stack(StackConfig(manager_port=base_port, worker_port=base_port + 1,
-                                  evaluator_port=base_port + 2, data_dir=data_dir,
-                                  log_dir=data_dir / "logs"))  # fmt: skip
+        stack = Stack(
+            StackConfig(
+                manager_port=base_port,
+                worker_port=base_port + 1,
+                evaluator_port=base_port + 2,
+                data_dir=data_dir,
+                log_dir=data_dir / "logs",
+            )
+        )
         env = stack.environment()
         try:
             _start(stack)
@@ -245,11 +270,16 @@ def register(app: typer.Typer) -> None:
             try:
                 with steps("healing a bad prompt", total) as advance:
                     return await run_heal_benchmark(
-                        manager_url=stack.config.url("manager"), cycles=cycles, requests=requests,
-                        output_dir=output_dir, manual=False, on_request=advance,
+                        manager_url=stack.config.url("manager"),
+                        cycles=cycles,
+                        requests=requests,
+                        output_dir=output_dir,
+                        manual=False,
+                        on_request=advance,
                         heal_timeout_s=heal_timeout or (120.0 if offline else 1800.0),
-                        heldout_limit=heldout, good_requests=good,
-                    )  # fmt: skip
+                        heldout_limit=heldout,
+                        good_requests=good,
+                    )
             finally:
                 await stack.stop_watcher()
                 task.cancel()

@@ -173,17 +173,59 @@ class LLMSettings(BaseSettings):
 
 
 DANGEROUS_IMPORTS = (
-    "subprocess", "socket", "ctypes", "multiprocessing", "shutil", "pty", "signal", "requests",
-    "urllib", "http", "ftplib", "telnetlib", "pickle", "marshal", "gc", "inspect", "importlib",
+    "subprocess",
+    "socket",
+    "ctypes",
+    "multiprocessing",
+    "shutil",
+    "pty",
+    "signal",
+    "requests",
+    "urllib",
+    "http",
+    "ftplib",
+    "telnetlib",
+    "pickle",
+    "marshal",
+    "gc",
+    "inspect",
+    "importlib",
     "builtins",
-)  # fmt: skip
+)
 DANGEROUS_CALLS = (
-    "eval", "exec", "compile", "__import__", "globals", "breakpoint", "os.system", "os.popen",
-    "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.remove", "os.unlink", "os.rmdir",
-    "os.execv", "os.execve", "os.execvp", "os.posix_spawn", "os.setsid", "os.chmod", "os.chown",
-    "os.write", "os.fdopen", "os.dup2", "os.open", "shutil.rmtree", "sys.exit", "os._exit",
-    "sys._getframe", "sys.settrace", "sys.setprofile",
-)  # fmt: skip
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "globals",
+    "breakpoint",
+    "os.system",
+    "os.popen",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.killpg",
+    "os.remove",
+    "os.unlink",
+    "os.rmdir",
+    "os.execv",
+    "os.execve",
+    "os.execvp",
+    "os.posix_spawn",
+    "os.setsid",
+    "os.chmod",
+    "os.chown",
+    "os.write",
+    "os.fdopen",
+    "os.dup2",
+    "os.open",
+    "shutil.rmtree",
+    "sys.exit",
+    "os._exit",
+    "sys._getframe",
+    "sys.settrace",
+    "sys.setprofile",
+)
 _OVERRIDABLE = {"rule_weight", "judge_weight", "pass_threshold", "gate_cap"}
 
 
@@ -248,9 +290,12 @@ class EvaluatorSettings(BaseSettings):
                 )
             merged = self.for_task(task_type)
             _check_scoring(
-                merged.rule_weight, merged.judge_weight, merged.pass_threshold, merged.gate_cap,
+                merged.rule_weight,
+                merged.judge_weight,
+                merged.pass_threshold,
+                merged.gate_cap,
                 f"EVALUATOR_TASK_OVERRIDES[{task_type!r}]",
-            )  # fmt: skip
+            )
         return self
 
     def for_task(self, task_type: str) -> EvaluatorSettings:

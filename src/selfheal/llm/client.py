@@ -182,8 +182,12 @@ class LLMClient:
                     self._failed(name, model, _outcome(exc))
                     log.warning(
                         "LLM call failed (%s/%s, role %s, attempt %d): %s",
-                        name, model, self.role.value, attempt.retry_state.attempt_number, exc,
-                    )  # fmt: skip
+                        name,
+                        model,
+                        self.role.value,
+                        attempt.retry_state.attempt_number,
+                        exc,
+                    )
                     raise
                 except BaseException as exc:
                     self.breaker.record_neutral()
@@ -236,8 +240,10 @@ class LLMClient:
         except (ValidationError, ValueError) as first_error:
             log.warning(
                 "%s reply was not valid %s; asking once more: %s",
-                self.role.value, schema.__name__, str(first_error)[:300],
-            )  # fmt: skip
+                self.role.value,
+                schema.__name__,
+                str(first_error)[:300],
+            )
             repair = LLMRequest(
                 role=request.role,
                 system=request.system,

@@ -64,7 +64,7 @@ class Sandbox(ABC):
         self.status: dict[str, Any] = {}  # what /ready shows about this backend
 
     @classmethod
-    def available(cls) -> tuple[bool, str]:
+    def available(cls, settings: SandboxSettings) -> tuple[bool, str]:
         """Whether this machine can run the backend, and why not."""
         return True, ""
 

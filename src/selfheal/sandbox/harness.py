@@ -50,13 +50,61 @@ import types
 
 # The harness's own references to the builtins it uses: code that replaces ``builtins.len``
 # (or print, isinstance ...) in its interpreter changes its own behaviour, not the channel's.
-globals().update({name: getattr(builtins, name) for name in (
-    "abs", "all", "any", "bool", "bytearray", "bytes", "callable", "complex", "delattr", "dict",
-    "divmod", "enumerate", "exec", "compile", "float", "frozenset", "getattr", "hasattr", "hash",
-    "id", "int", "isinstance", "issubclass", "iter", "len", "list", "max", "memoryview", "min",
-    "next", "object", "range", "repr", "reversed", "round", "set", "setattr", "sorted", "str",
-    "super", "tuple", "type", "vars", "zip", "print", "open", "BaseException", "Exception",
-)})  # fmt: skip
+globals().update(
+    {
+        name: getattr(builtins, name)
+        for name in (
+            "abs",
+            "all",
+            "any",
+            "bool",
+            "bytearray",
+            "bytes",
+            "callable",
+            "complex",
+            "delattr",
+            "dict",
+            "divmod",
+            "enumerate",
+            "exec",
+            "compile",
+            "float",
+            "frozenset",
+            "getattr",
+            "hasattr",
+            "hash",
+            "id",
+            "int",
+            "isinstance",
+            "issubclass",
+            "iter",
+            "len",
+            "list",
+            "max",
+            "memoryview",
+            "min",
+            "next",
+            "object",
+            "range",
+            "repr",
+            "reversed",
+            "round",
+            "set",
+            "setattr",
+            "sorted",
+            "str",
+            "super",
+            "tuple",
+            "type",
+            "vars",
+            "zip",
+            "print",
+            "open",
+            "BaseException",
+            "Exception",
+        )
+    }
+)
 
 MAX_FRAME = 64 * 1024 * 1024  # bytes of one message
 MAX_ITEMS = 2_000_000  # values of one message
@@ -168,9 +216,15 @@ class _Enum:
         return f"<{self._key[0]}.{self.name}: {self.value!r}>"
 
     def _combine(self, other, op):
-        if not (self._flag and isinstance(other, _Enum) and other._flag
-                and other._key[0] == self._key[0] and self._cls is not None
-                and type(self.value) is int and type(other.value) is int):  # fmt: skip
+        if not (
+            self._flag
+            and isinstance(other, _Enum)
+            and other._flag
+            and other._key[0] == self._key[0]
+            and self._cls is not None
+            and type(self.value) is int
+            and type(other.value) is int
+        ):
             return NotImplemented
         return self._cls(op(self.value, other.value))
 
@@ -184,8 +238,12 @@ class _Enum:
         return self._combine(other, int.__xor__)
 
     def __contains__(self, other):
-        if not (self._flag and isinstance(other, _Enum) and type(other.value) is int
-                and type(self.value) is int):  # fmt: skip
+        if not (
+            self._flag
+            and isinstance(other, _Enum)
+            and type(other.value) is int
+            and type(self.value) is int
+        ):
             raise TypeError("'in' needs two members of one Flag")
         return other._key[0] == self._key[0] and other.value & self.value == other.value
 
@@ -219,8 +277,10 @@ class _Match:
         return tuple(default if g is None else g for g in self._groups[1:])
 
     def groupdict(self, default=None):
-        return {n: (default if self._groups[i] is None else self._groups[i])
-                for n, i in self._names.items()}  # fmt: skip
+        return {
+            n: (default if self._groups[i] is None else self._groups[i])
+            for n, i in self._names.items()
+        }
 
     def span(self, key=0):
         return self._spans[self._index(key)]
@@ -303,8 +363,9 @@ class Codec:
         would do), else None."""
         if not _generated(kind, "__eq__"):
             return None
-        fields = tuple(object.__getattribute__(value, f.name)
-                       for f in dataclasses.fields(value) if f.compare)  # fmt: skip
+        fields = tuple(
+            object.__getattribute__(value, f.name) for f in dataclasses.fields(value) if f.compare
+        )
         order = all(_generated(kind, op) for op in ("__lt__", "__le__", "__gt__", "__ge__"))
         return self.encode((fields, order, _generated(kind, "__hash__")), budget)
 
@@ -329,9 +390,17 @@ class Codec:
         if kind is _MatchType:
             groups = [value.group(i) for i in range(len(value.groups()) + 1)]
             spans = [value.span(i) for i in range(len(groups))]
-            return ("m", enc(value.string, budget), value.pos, value.endpos, enc(spans, budget),
-                    enc(groups, budget), dict(value.re.groupindex), value.lastindex,
-                    value.lastgroup)  # fmt: skip
+            return (
+                "m",
+                enc(value.string, budget),
+                value.pos,
+                value.endpos,
+                enc(spans, budget),
+                enc(groups, budget),
+                dict(value.re.groupindex),
+                value.lastindex,
+                value.lastgroup,
+            )
         if kind is _KeysView or kind is _ValuesView or kind is _ItemsView:
             tag = {_KeysView: "kv", _ValuesView: "vv", _ItemsView: "iv"}[kind]
             return (tag, [enc(v, budget) for v in value])
@@ -340,9 +409,15 @@ class Codec:
             return ("em", kind.__qualname__, str(value.name), plain, self.export(value))
         if isinstance(value, enum.Enum):
             name = value.name
-            return ("e", kind.__qualname__, name if type(name) is str else None,
-                    enc(value.value, budget), self.export(value), self.export(kind),
-                    isinstance(value, enum.Flag))  # fmt: skip
+            return (
+                "e",
+                kind.__qualname__,
+                name if type(name) is str else None,
+                enc(value.value, budget),
+                self.export(value),
+                self.export(kind),
+                isinstance(value, enum.Flag),
+            )
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, int):
@@ -356,8 +431,13 @@ class Codec:
         if isinstance(
             value, collections.Counter | collections.OrderedDict | collections.defaultdict
         ):
-            tag = ("ctr" if isinstance(value, collections.Counter)
-                   else "od" if isinstance(value, collections.OrderedDict) else "dd")  # fmt: skip
+            tag = (
+                "ctr"
+                if isinstance(value, collections.Counter)
+                else "od"
+                if isinstance(value, collections.OrderedDict)
+                else "dd"
+            )
             return (tag, [(enc(k, budget), enc(v, budget)) for k, v in dict.items(value)])
         if isinstance(value, collections.deque):
             return ("dq", [enc(v, budget) for v in value], value.maxlen)
@@ -448,15 +528,19 @@ class Codec:
             cls = {"datetime": datetime.datetime, "date": datetime.date, "time": datetime.time}
             return cls[_typed(wire[1], str)].fromisoformat(_typed(wire[2], str))
         if tag == "td":
-            return datetime.timedelta(days=_typed(wire[1], int), seconds=_typed(wire[2], int),
-                                      microseconds=_typed(wire[3], int))  # fmt: skip
+            return datetime.timedelta(
+                days=_typed(wire[1], int),
+                seconds=_typed(wire[2], int),
+                microseconds=_typed(wire[3], int),
+            )
         if tag == "m":
             _, string, pos, endpos, spans, groups, names, lastindex, lastgroup = wire
             spans, groups = dec(spans, depth + 1), dec(groups, depth + 1)
             if type(names) is not dict:
                 raise ProtocolError("bad match")
-            return _Match(dec(string, depth + 1), pos, endpos, spans, groups, names,
-                          lastindex, lastgroup)  # fmt: skip
+            return _Match(
+                dec(string, depth + 1), pos, endpos, spans, groups, names, lastindex, lastgroup
+            )
         if tag in ("kv", "vv", "iv"):
             items = [dec(v, depth + 1) for v in _as_list(wire[1])]
             if tag == "kv":
@@ -470,9 +554,14 @@ class Codec:
                 _typed(name, str)
             known = self._enums.get(member) if type(member) is int else None
             if known is None:  # one object per member, so that `is` holds as it does there
-                known = _Enum(_typed(cls_name, str), name, dec(value, depth + 1),
-                              self._handle_proxy(member, cls_name, False),
-                              self._handle_proxy(cls, cls_name, True), flag is True)  # fmt: skip
+                known = _Enum(
+                    _typed(cls_name, str),
+                    name,
+                    dec(value, depth + 1),
+                    self._handle_proxy(member, cls_name, False),
+                    self._handle_proxy(cls, cls_name, True),
+                    flag is True,
+                )
                 self._enums[member] = known
             return known
         if tag in ("ctr", "od", "dd"):
@@ -578,8 +667,13 @@ def _generated(kind, name):
 
 
 def _snapshot(value):
-    if (type(value) is not tuple or len(value) != 3 or type(value[0]) is not tuple
-            or type(value[1]) is not bool or type(value[2]) is not bool):  # fmt: skip
+    if (
+        type(value) is not tuple
+        or len(value) != 3
+        or type(value[0]) is not tuple
+        or type(value[1]) is not bool
+        or type(value[2]) is not bool
+    ):
         raise ProtocolError("bad snapshot")
     return value
 
@@ -621,8 +715,13 @@ class Peer:
 
     def _make_proxy(self, handle, type_name, is_callable, snapshot):
         proxy = object.__new__(_Proxy)
-        for name, value in (("_id", handle), ("_type", type_name), ("_peer", self),
-                            ("_callable", is_callable), ("_snap", snapshot)):  # fmt: skip
+        for name, value in (
+            ("_id", handle),
+            ("_type", type_name),
+            ("_peer", self),
+            ("_callable", is_callable),
+            ("_snap", snapshot),
+        ):
             object.__setattr__(proxy, name, value)
         return proxy
 
@@ -697,8 +796,11 @@ class Peer:
             if strict and name.startswith("_"):
                 raise AttributeError(name)
             return getattr(target, name), None
-        if strict and op not in ("iter", "next", "len", "getitem", "contains", "bool", "repr",
-                                 "str") and (op, message[2:3]) != ("unop", ("hash",)):  # fmt: skip
+        if (
+            strict
+            and op not in ("iter", "next", "len", "getitem", "contains", "bool", "repr", "str")
+            and (op, message[2:3]) != ("unop", ("hash",))
+        ):
             raise PermissionError(f"the code may not {op} an object of the tests")
         if op == "setattr":
             setattr(target, _typed(message[2], str), decode(message[3]))
@@ -812,8 +914,10 @@ class Peer:
         elif module in sys.stdlib_module_names or module.split(".")[0] in sys.stdlib_module_names:
             where = ("stdlib", module, kind.__qualname__)
         else:
-            builtin = next((c.__name__ for c in kind.__mro__
-                            if _EXCEPTION_NAMES.get(c.__name__) is c), "Exception")  # fmt: skip
+            builtin = next(
+                (c.__name__ for c in kind.__mro__ if _EXCEPTION_NAMES.get(c.__name__) is c),
+                "Exception",
+            )
             where = ("code", kind.__name__, builtin)
         try:
             args = self.codec.encode(tuple(exc.args))
@@ -885,16 +989,53 @@ def _resolve_exception(where, mirrors):
 
 _BINOPS = {
     name: getattr(__import__("operator"), name)
-    for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_",
-                 "or_", "xor", "lshift", "rshift", "eq", "ne", "lt", "le", "gt", "ge", "contains")
-}  # fmt: skip
+    for name in (
+        "add",
+        "sub",
+        "mul",
+        "truediv",
+        "floordiv",
+        "mod",
+        "pow",
+        "matmul",
+        "and_",
+        "or_",
+        "xor",
+        "lshift",
+        "rshift",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "contains",
+    )
+}
 _BINOPS["divmod"] = divmod
-_UNOPS = {"neg": lambda x: -x, "pos": lambda x: +x, "abs": abs, "invert": lambda x: ~x,
-          "int": int, "float": float, "index": __import__("operator").index, "complex": complex,
-          "round": round, "hash": hash, "reversed": lambda x: list(reversed(x))}  # fmt: skip
-_SIMPLE = {"iter": iter, "next": next, "len": len, "bool": bool, "repr": repr, "str": str,
-           "enter": lambda x: x.__enter__(),
-           "exit": lambda x: x.__exit__(None, None, None)}  # fmt: skip
+_UNOPS = {
+    "neg": lambda x: -x,
+    "pos": lambda x: +x,
+    "abs": abs,
+    "invert": lambda x: ~x,
+    "int": int,
+    "float": float,
+    "index": __import__("operator").index,
+    "complex": complex,
+    "round": round,
+    "hash": hash,
+    "reversed": lambda x: list(reversed(x)),
+}
+_SIMPLE = {
+    "iter": iter,
+    "next": next,
+    "len": len,
+    "bool": bool,
+    "repr": repr,
+    "str": str,
+    "enter": lambda x: x.__enter__(),
+    "exit": lambda x: x.__exit__(None, None, None),
+}
 
 
 def _exit_with(target, kind, text):
@@ -968,8 +1109,12 @@ def _delegated(proxy, op, *args):
     return _call_peer(proxy, op, *args)[0]
 
 
-_ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
-          "ge": lambda a, b: a >= b}  # fmt: skip
+_ORDER = {
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+}
 
 
 def _snapshots(proxy, other, order=False):
@@ -1033,16 +1178,22 @@ class _Proxy:
             options["stdin"] = stdin.read()
         encode = peer.codec.encode
         if peer.codec.strict:
-            tokens = [(i, id(a)) for i, a in enumerate(args)
-                      if type(a) in (list, dict, set) and len(a) <= 1000]  # fmt: skip
+            tokens = [
+                (i, id(a))
+                for i, a in enumerate(args)
+                if type(a) in (list, dict, set) and len(a) <= 1000
+            ]
             if tokens and len(peer.containers) < 64:
                 options["tokens"] = tokens
                 for i, token in tokens:  # kept alive: its id stays its token
                     peer.containers[token] = [args[i], peer.codec.encode(args[i])]
         result, extra = _call_peer(
-            self, "call", [encode(a) for a in args], [(k, encode(v)) for k, v in kwargs.items()],
+            self,
+            "call",
+            [encode(a) for a in args],
+            [(k, encode(v)) for k, v in kwargs.items()],
             options,
-        )  # fmt: skip
+        )
         if type(extra) is dict:
             _apply_extra(peer, args, extra, stdin, position)
         return result
@@ -1148,8 +1299,22 @@ class _Proxy:
         return _call_peer(self, "unop", "round")[0]
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift",
-              "rshift", "lt", "le", "gt", "ge"):  # fmt: skip
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "matmul",
+    "lshift",
+    "rshift",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+):
     setattr(_Proxy, f"__{_name}__", _binop(_name))
 for _name, _op in (("and", "and_"), ("or", "or_"), ("xor", "xor")):
     setattr(_Proxy, f"__{_name}__", _binop(_op))
@@ -1294,16 +1459,24 @@ def _pytest_shim():
         class Approx:
             def __eq__(self, other):
                 def close(a, b):
-                    tolerance = max(rel * builtins.abs(b) if rel is not None else 1e-6 * builtins.abs(b),
-                                    abs if abs is not None else 1e-12)  # fmt: skip
+                    tolerance = max(
+                        rel * builtins.abs(b) if rel is not None else 1e-6 * builtins.abs(b),
+                        abs if abs is not None else 1e-12,
+                    )
                     return a == b or math.isclose(a, b, rel_tol=0, abs_tol=tolerance)
 
                 if isinstance(expected, list | tuple):
-                    return (isinstance(other, list | tuple) and len(other) == len(expected)
-                            and all(close(a, b) for a, b in zip(other, expected, strict=True)))  # fmt: skip
+                    return (
+                        isinstance(other, list | tuple)
+                        and len(other) == len(expected)
+                        and all(close(a, b) for a, b in zip(other, expected, strict=True))
+                    )
                 if isinstance(expected, dict):
-                    return (isinstance(other, dict) and other.keys() == expected.keys()
-                            and all(close(other[k], expected[k]) for k in expected))  # fmt: skip
+                    return (
+                        isinstance(other, dict)
+                        and other.keys() == expected.keys()
+                        and all(close(other[k], expected[k]) for k in expected)
+                    )
                 return isinstance(other, int | float) and close(other, expected)
 
             def __repr__(self):
@@ -1418,8 +1591,13 @@ def _run_tests(report, job, rpc_in, rpc_out):
             candidate, "_callable"
         )
     load_error = None if loaded else str(load[1] if type(load) is tuple and len(load) > 1 else load)
-    report.line(kind="load", loaded=loaded, load_error=load_error, entry_point_defined=entry_defined,
-                timed_out=type(load) is tuple and load[0] == "timeout")  # fmt: skip
+    report.line(
+        kind="load",
+        loaded=loaded,
+        load_error=load_error,
+        entry_point_defined=entry_defined,
+        timed_out=type(load) is tuple and load[0] == "timeout",
+    )
     if not loaded:
         return
     for unit in job.get("units", []):
@@ -1475,12 +1653,28 @@ def _run_unit(report, peer, namespace, unit, budget, tag):
         return
     if not peer.alive and status == "passed":
         status, message = "error", "the code under test stopped answering"
-    report.line(kind="unit", id=str(unit.get("id")), status=status, message=message,
-                trusted=not _TAINT[0], ms=round((time.perf_counter() - started) * 1000, 3))  # fmt: skip
+    report.line(
+        kind="unit",
+        id=str(unit.get("id")),
+        status=status,
+        message=message,
+        trusted=not _TAINT[0],
+        ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
-_OP_TEXT = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
-            ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not"}  # fmt: skip
+_OP_TEXT = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
 
 
 def _short(value):
@@ -1506,9 +1700,16 @@ class _ExplainAsserts(ast.NodeTransformer):
             return node
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and type(test.ops[0]) in _OP_TEXT:
             left, right = ast.Name("_sh_l", ast.Load()), ast.Name("_sh_r", ast.Load())
-            message = ast.Call(ast.Name("_sh_explain", ast.Load()),
-                               [ast.Constant(ast.unparse(test.left)[:200]), left,
-                                ast.Constant(_OP_TEXT[type(test.ops[0])]), right], [])  # fmt: skip
+            message = ast.Call(
+                ast.Name("_sh_explain", ast.Load()),
+                [
+                    ast.Constant(ast.unparse(test.left)[:200]),
+                    left,
+                    ast.Constant(_OP_TEXT[type(test.ops[0])]),
+                    right,
+                ],
+                [],
+            )
             body = [
                 ast.Assign([ast.Name("_sh_l", ast.Store())], test.left),
                 ast.Assign([ast.Name("_sh_r", ast.Store())], test.comparators[0]),
@@ -1516,9 +1717,16 @@ class _ExplainAsserts(ast.NodeTransformer):
             ]
         elif not isinstance(test, ast.Compare | ast.BoolOp | ast.Constant):
             value = ast.Name("_sh_l", ast.Load())
-            message = ast.Call(ast.Name("_sh_explain", ast.Load()),
-                               [ast.Constant(ast.unparse(test)[:200]), value, ast.Constant(None),
-                                ast.Constant(None)], [])  # fmt: skip
+            message = ast.Call(
+                ast.Name("_sh_explain", ast.Load()),
+                [
+                    ast.Constant(ast.unparse(test)[:200]),
+                    value,
+                    ast.Constant(None),
+                    ast.Constant(None),
+                ],
+                [],
+            )
             body = [ast.Assign([ast.Name("_sh_l", ast.Store())], test), ast.Assert(value, message)]
         else:
             return node

@@ -24,9 +24,13 @@ class Collector:
     once when more than ``kill_at`` bytes arrived."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, fd: int, cap: int, kill_at: int,
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        cap: int,
+        kill_at: int,
         on_flood: Callable[[], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.loop, self.fd, self.cap, self.kill_at = loop, fd, cap, kill_at
         self.on_flood = on_flood
         self.buffer = bytearray()
@@ -107,25 +111,45 @@ def violation(returncode: int | None, timed_out: bool) -> str | None:
     return f"signal_{sig}"
 
 
+# Every bubblewrap sandbox: all namespaces new, read-only /usr, fresh /proc, /dev and /tmp.
 BWRAP_BASE = [
-    "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-    "--ro-bind", "/usr", "/usr",
-    "--symlink", "usr/lib", "/lib",
-    "--symlink", "usr/lib64", "/lib64",
-    "--symlink", "usr/bin", "/bin",
-    "--proc", "/proc",
-    "--dev", "/dev",
-    "--tmpfs", "/tmp",
-]  # fmt: skip
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+]
 
 
-@functools.lru_cache(maxsize=4)
-def probe_bwrap(*, cap_sys_admin: bool) -> tuple[bool, str]:
+def probe_bwrap(settings: SandboxSettings, *, cap_sys_admin: bool) -> tuple[bool, str]:
     """Whether bubblewrap can start a sandbox here, as the user jobs will run as."""
-    settings = SandboxSettings()
-    bwrap = shutil.which(settings.bwrap)
-    if bwrap is None:
+    found = shutil.which(settings.bwrap)
+    if found is None:
         return False, f"bubblewrap is not installed (SANDBOX_BWRAP={settings.bwrap} not found)"
+    return _probe(found, settings.python, sandbox_identity(settings), cap_sys_admin)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(
+    bwrap: str, python: str, identity: tuple[int, int] | None, cap_sys_admin: bool
+) -> tuple[bool, str]:
     command = [bwrap, *BWRAP_BASE]
     if cap_sys_admin:
         command += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
@@ -133,10 +157,10 @@ def probe_bwrap(*, cap_sys_admin: bool) -> tuple[bool, str]:
     probe = (
         "import ctypes;u=ctypes.CDLL(None,use_errno=True).unshare;"
         "import sys;sys.exit(0 if u(0x28020000)==0 else 3)"
-        if cap_sys_admin else "pass"
-    )  # fmt: skip
-    command += [settings.python, "-I", "-S", "-c", probe]
-    identity = sandbox_identity(settings)
+        if cap_sys_admin
+        else "pass"
+    )
+    command += [python, "-I", "-S", "-c", probe]
     kwargs: dict[str, Any] = {}
     if identity is not None:
         kwargs = {"user": identity[0], "group": identity[1], "extra_groups": []}

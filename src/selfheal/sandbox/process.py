@@ -52,8 +52,14 @@ class _OneShot(Sandbox):
 
     async def run(self, job: Job) -> ExecResult:
         cgroup = job_cgroup(self.settings, self._cgroups, f"job{next(self._jobs)}")
-        zygote = Zygote(self.settings, 0, wrapper=self.wrapper(), preload=False,
-                        preexec=self.preexec, cgroup=cgroup)  # fmt: skip
+        zygote = Zygote(
+            self.settings,
+            0,
+            wrapper=self.wrapper(),
+            preload=False,
+            preexec=self.preexec,
+            cgroup=cgroup,
+        )
         workdir = tempfile.mkdtemp(prefix="selfheal-job-")
         os.chmod(workdir, 0o777)
         try:
@@ -91,8 +97,8 @@ class BwrapSandbox(_OneShot):
         self._bwrap = shutil.which(settings.bwrap) or settings.bwrap
 
     @classmethod
-    def available(cls) -> tuple[bool, str]:
-        ok, why = probe_bwrap(cap_sys_admin=True)
+    def available(cls, settings: SandboxSettings) -> tuple[bool, str]:
+        ok, why = probe_bwrap(settings, cap_sys_admin=True)
         return confinement_available() if ok else (ok, why)
 
     def wrapper(self) -> Wrapper:

@@ -80,11 +80,7 @@ def build_sandbox(settings: SandboxSettings) -> Sandbox:
     reasons: list[str] = []
     for name in names:
         cls = BACKENDS[name]
-        if cls.isolation >= Isolation.BWRAP and bwrap_executable(settings) is None:
-            # Checked here too: a backend's own probe reads the environment's settings.
-            reasons.append(f"{name}: SANDBOX_BWRAP={settings.bwrap} not found")
-            continue
-        ok, why = cls.available()
+        ok, why = cls.available(settings)
         if not ok:
             reasons.append(f"{name}: {why}")
             continue
@@ -101,9 +97,11 @@ def build_sandbox(settings: SandboxSettings) -> Sandbox:
         else:
             log.warning(
                 "SANDBOX: untrusted code runs under backend=%s isolation=%s (minimum %s)%s",
-                name, level.name.lower(), settings.min_isolation,
+                name,
+                level.name.lower(),
+                settings.min_isolation,
                 "" if not reasons else "; stronger backends unavailable: " + "; ".join(reasons),
-            )  # fmt: skip
+            )
         sandbox.status.update(status)
         return sandbox
     if settings.backend != "auto" and BACKENDS[settings.backend].isolation < minimum:

@@ -73,8 +73,12 @@ class ExecutionVerdict:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(passed=self.passed, total=self.total, trusted_passed=self.trusted_passed,
-                    guarantee=self.guarantee)  # fmt: skip
+        data.update(
+            passed=self.passed,
+            total=self.total,
+            trusted_passed=self.trusted_passed,
+            guarantee=self.guarantee,
+        )
         data["stdout"] = self.stdout[-2000:]
         data["stderr"] = self.stderr[-2000:]
         return data
@@ -128,9 +132,10 @@ def parse_report(raw: bytes, plan: TestPlan) -> _Report:
                 "loaded": entry.get("loaded") is True,
                 "load_error": _text(entry.get("load_error")) or None,
                 "entry_point_defined": entry.get("entry_point_defined")
-                if isinstance(entry.get("entry_point_defined"), bool) else None,
+                if isinstance(entry.get("entry_point_defined"), bool)
+                else None,
                 "timed_out": entry.get("timed_out") is True,
-            }  # fmt: skip
+            }
         elif kind == "unit":
             unit_id, status = entry.get("id"), entry.get("status")
             if not isinstance(unit_id, str) or not isinstance(status, str):
@@ -144,8 +149,10 @@ def parse_report(raw: bytes, plan: TestPlan) -> _Report:
                 "status": status,
                 "message": _text(entry.get("message")),
                 "trusted": entry.get("trusted") is True,
-                "ms": float(ms) if isinstance(ms, int | float) and ms == ms and 0 <= ms < 1e9 else None,
-            }  # fmt: skip
+                "ms": float(ms)
+                if isinstance(ms, int | float) and ms == ms and 0 <= ms < 1e9
+                else None,
+            }
         elif kind == "done":
             report.done = True
         elif kind == "harness_error":
@@ -181,21 +188,39 @@ def read_verdict(result: ExecResult, plan: TestPlan) -> ExecutionVerdict:
         outcome = report.units.get(unit.id)
         if unit.kind == "setup":
             if outcome is not None and outcome["status"] not in ("passed", "skipped"):
-                tests.append(TestResult(f"setup: {unit.label}", "error", outcome["message"],
-                                        unit.line, TRUSTED, outcome["ms"]))  # fmt: skip
+                tests.append(
+                    TestResult(
+                        f"setup: {unit.label}",
+                        "error",
+                        outcome["message"],
+                        unit.line,
+                        TRUSTED,
+                        outcome["ms"],
+                    )
+                )
             continue
         if ended_early:
             tests.append(TestResult(unit.label, "error", ended_early, unit.line, TRUSTED))
         elif outcome is None:
-            why = ("the job ran past its time cap" if result.timed_out
-                   else f"the sandbox ended the job ({result.violation})" if result.violation
-                   else "the tests' process reported nothing for it")  # fmt: skip
+            why = (
+                "the job ran past its time cap"
+                if result.timed_out
+                else f"the sandbox ended the job ({result.violation})"
+                if result.violation
+                else "the tests' process reported nothing for it"
+            )
             tests.append(TestResult(unit.label, "error", f"not run: {why}", unit.line, TRUSTED))
         else:
-            tests.append(TestResult(
-                unit.label, outcome["status"], outcome["message"], unit.line,
-                TRUSTED if outcome["trusted"] else DELEGATED, outcome["ms"],
-            ))  # fmt: skip
+            tests.append(
+                TestResult(
+                    unit.label,
+                    outcome["status"],
+                    outcome["message"],
+                    unit.line,
+                    TRUSTED if outcome["trusted"] else DELEGATED,
+                    outcome["ms"],
+                )
+            )
     if status == "ok" and (result.timed_out or any(t.status == "timeout" for t in tests)):
         status = "timeout"
     elif status == "ok" and result.violation and result.violation != "timeout":

@@ -131,17 +131,26 @@ def bwrap_wrapper(bwrap: str) -> Wrapper:
         for path, fd in files.items():
             binds += ["--ro-bind-data", str(fd), path]
         return [
-            bwrap, *BWRAP_BASE,
+            bwrap,
+            *BWRAP_BASE,
             # inside its own user namespace only: per-job namespaces, and emptying the job's
             # bounding set (the job itself keeps no capability); CAP_SYS_CHROOT: the tests'
             # process joins the code's mount namespace (setns), to share its /tmp
-            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP", "--cap-add", "CAP_SYS_CHROOT",
+            "--cap-add",
+            "CAP_SYS_ADMIN",
+            "--cap-add",
+            "CAP_SETPCAP",
+            "--cap-add",
+            "CAP_SYS_CHROOT",
             *binds,
-            "--remount-ro", "/dev",
-            "--remount-ro", "/",
-            "--chdir", "/tmp",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            "/tmp",
             *command,
-        ]  # fmt: skip
+        ]
 
     return wrap
 
@@ -159,9 +168,15 @@ class Zygote:
     """One zygote process and its control socket."""
 
     def __init__(
-        self, settings: SandboxSettings, index: int, *, wrapper: Wrapper, preload: bool,
-        preexec: Callable[[], None] | None = None, cgroup: JobCgroup | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        settings: SandboxSettings,
+        index: int,
+        *,
+        wrapper: Wrapper,
+        preload: bool,
+        preexec: Callable[[], None] | None = None,
+        cgroup: JobCgroup | None = None,
+    ) -> None:
         self.settings = settings
         self.index = index
         self.wrapper = wrapper
@@ -192,11 +207,18 @@ class Zygote:
         join_fds = self._join_fds()
         clone_nr = clone_number()
         command = [
-            self.settings.python, "-I", "-S", *main, str(theirs.fileno()),
-            "-" if clone_nr is None else str(clone_nr), path("/harness.py"), path("/confine.py"),
-            path("/seccomp.bpf") if program is not None else "-", "1" if self.preload else "0",
+            self.settings.python,
+            "-I",
+            "-S",
+            *main,
+            str(theirs.fileno()),
+            "-" if clone_nr is None else str(clone_nr),
+            path("/harness.py"),
+            path("/confine.py"),
+            path("/seccomp.bpf") if program is not None else "-",
+            "1" if self.preload else "0",
             ",".join(map(str, join_fds)) or "-",
-        ]  # fmt: skip
+        ]
         identity = sandbox_identity(self.settings)
         preexec = self.preexec
 
@@ -356,9 +378,14 @@ class Zygote:
         return self._result(status, stdout, stderr, report, start, memory)
 
     def _result(
-        self, status: dict[str, Any], stdout: Collector, stderr: Collector, report: Collector,
-        start: float, memory: dict[str, Any],
-    ) -> ExecResult:  # fmt: skip
+        self,
+        status: dict[str, Any],
+        stdout: Collector,
+        stderr: Collector,
+        report: Collector,
+        start: float,
+        memory: dict[str, Any],
+    ) -> ExecResult:
         code: dict[str, Any] = status["code"] if isinstance(status.get("code"), dict) else {}
         tests: dict[str, Any] = status["tests"] if isinstance(status.get("tests"), dict) else {}
         signal_number = code.get("signal")
@@ -388,11 +415,13 @@ class Zygote:
             violation=problem,
             output_truncated=stdout.truncated or stderr.truncated,
             extra={
-                "cpu_ms": code.get("cpu_ms"), "maxrss_kb": code.get("maxrss_kb"),
-                "tests_process": tests, "status_error": status.get("error"),
+                "cpu_ms": code.get("cpu_ms"),
+                "maxrss_kb": code.get("maxrss_kb"),
+                "tests_process": tests,
+                "status_error": status.get("error"),
                 "cgroup": memory or None,
             },
-        )  # fmt: skip
+        )
 
     backend_name = "zygote"
 
@@ -411,21 +440,31 @@ class ZygoteSandbox(Sandbox):
         self._cgroups, limits = cgroups.for_settings(settings)
         identity = sandbox_identity(settings)
         uid = identity[0] if identity is not None else os.geteuid()  # a non-root service: its own
-        self.status.update(pool=settings.effective_pool_size, alive=0, uid=uid,
-                           job_limits=limits, seccomp=seccomp_status())  # fmt: skip
+        self.status.update(
+            pool=settings.effective_pool_size,
+            alive=0,
+            uid=uid,
+            job_limits=limits,
+            seccomp=seccomp_status(),
+        )
 
     @classmethod
-    def available(cls) -> tuple[bool, str]:
-        ok, why = probe_bwrap(cap_sys_admin=True)
+    def available(cls, settings: SandboxSettings) -> tuple[bool, str]:
+        ok, why = probe_bwrap(settings, cap_sys_admin=True)
         return confinement_available() if ok else (ok, why)
 
     async def start(self) -> None:
         wrapper = bwrap_wrapper(self._bwrap)
         self._zygotes = [
-            Zygote(self.settings, i, wrapper=wrapper, preload=True,
-                   cgroup=job_cgroup(self.settings, self._cgroups, f"zygote{i}"))
+            Zygote(
+                self.settings,
+                i,
+                wrapper=wrapper,
+                preload=True,
+                cgroup=job_cgroup(self.settings, self._cgroups, f"zygote{i}"),
+            )
             for i in range(self.settings.effective_pool_size)
-        ]  # fmt: skip
+        ]
         await asyncio.gather(*(z.start() for z in self._zygotes))
         if not all(z.namespaces for z in self._zygotes):
             raise SandboxError("the zygote cannot create per-job namespaces inside bubblewrap")

@@ -66,11 +66,33 @@ RLIMITS = {
 }
 # Modules jobs often import, loaded once here so that a job's fork inherits them.
 PRELOAD = (
-    "typing", "math", "re", "collections", "itertools", "functools", "string", "heapq",
-    "bisect", "random", "statistics", "fractions", "decimal", "datetime", "copy", "hashlib",
-    "operator", "dataclasses", "enum", "json", "marshal", "traceback", "io", "struct", "ast",
+    "typing",
+    "math",
+    "re",
+    "collections",
+    "itertools",
+    "functools",
+    "string",
+    "heapq",
+    "bisect",
+    "random",
+    "statistics",
+    "fractions",
+    "decimal",
+    "datetime",
+    "copy",
+    "hashlib",
+    "operator",
+    "dataclasses",
+    "enum",
+    "json",
+    "marshal",
+    "traceback",
+    "io",
+    "struct",
+    "ast",
     "binascii",
-)  # fmt: skip
+)
 
 libc = ctypes.CDLL(None, use_errno=True)
 # clone must run with the GIL held so that the child resumes in a consistent interpreter.
@@ -88,8 +110,11 @@ def _map_ids(uid: int, gid: int) -> None:
     # /proc/self/*_map of a non-dumpable process belong to root: dumpable for this step only
     # (the child holds nothing yet; _confine makes it non-dumpable again).
     libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-    for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
-                       ("gid_map", f"{gid} {gid} 1")):  # fmt: skip
+    for name, text in (
+        ("uid_map", f"{uid} {uid} 1"),
+        ("setgroups", "deny"),
+        ("gid_map", f"{gid} {gid} 1"),
+    ):
         with open(f"/proc/self/{name}", "w") as file:
             file.write(text)
 
@@ -108,10 +133,15 @@ def _mount_private(tmp_mb: int) -> None:
 
 
 def _confine(
-    header: dict[str, Any], fds: list[int], confine: dict[str, Any], seccomp_program: bytes | None,
-    namespaces: int, cgroup_fds: list[int], ids: tuple[int, int],
+    header: dict[str, Any],
+    fds: list[int],
+    confine: dict[str, Any],
+    seccomp_program: bytes | None,
+    namespaces: int,
+    cgroup_fds: list[int],
+    ids: tuple[int, int],
     tmp: tuple[str, int] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """In a job child: the job's cgroup, own /tmp and /proc, no capabilities, the filter, the
     limits.
 
@@ -138,8 +168,9 @@ def _confine(
             with contextlib.suppress(OSError, ValueError):
                 _, received, _, _ = socket.recv_fds(sock, 1, 1)
                 if received:
-                    shared = (libc.setns(received[0], CLONE_NEWNS) == 0
-                              and libc.unshare(CLONE_NEWNS) == 0)  # fmt: skip
+                    shared = (
+                        libc.setns(received[0], CLONE_NEWNS) == 0 and libc.unshare(CLONE_NEWNS) == 0
+                    )
                     os.close(received[0])
         if shared:
             flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
@@ -221,8 +252,16 @@ def run_job(
     def code_child() -> None:
         # fd 0 /dev/null, 1 stdout, 2 stderr, 3 code, 4 requests in, 5 replies out
         share_t.close()
-        _confine(header, [out_fd, err_fd, code_fd, t2c_r, c2t_w], confine, program, namespaces,
-                 cgroup_fds, ids, ("make", share_c.fileno()))  # fmt: skip
+        _confine(
+            header,
+            [out_fd, err_fd, code_fd, t2c_r, c2t_w],
+            confine,
+            program,
+            namespaces,
+            cgroup_fds,
+            ids,
+            ("make", share_c.fileno()),
+        )
         harness["serve_code"](3, 4, 5)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(BaseException):
@@ -232,8 +271,16 @@ def run_job(
         # fd 0 /dev/null, 1 and 2 /dev/null, 3 tests, 4 replies in, 5 requests out, 6 report
         null = os.open("/dev/null", os.O_WRONLY)
         share_c.close()
-        _confine(header, [null, null, tests_fd, c2t_r, t2c_w, report_fd], confine, program,
-                 namespaces, cgroup_fds, ids, ("share", share_t.fileno()))  # fmt: skip
+        _confine(
+            header,
+            [null, null, tests_fd, c2t_r, t2c_w, report_fd],
+            confine,
+            program,
+            namespaces,
+            cgroup_fds,
+            ids,
+            ("share", share_t.fileno()),
+        )
         harness["run_tests"](3, 4, 5, 6)
 
     pids = {}
@@ -351,8 +398,12 @@ def main() -> None:
     state["ids"] = (os.getuid(), os.getgid())
     state["namespaces"] = _job_namespaces(state["clone_nr"], state["ids"])
     gc.freeze()  # what the zygote holds stays out of the jobs' collections: fewer copied pages
-    hello = {"ready": True, "pid": os.getpid(), "namespaces": bool(state["namespaces"]),
-             "user_namespace": bool(state["namespaces"] & CLONE_NEWUSER)}  # fmt: skip
+    hello = {
+        "ready": True,
+        "pid": os.getpid(),
+        "namespaces": bool(state["namespaces"]),
+        "user_namespace": bool(state["namespaces"] & CLONE_NEWUSER),
+    }
     control.send(json.dumps(hello).encode())
     while True:
         message, fds, _, _ = socket.recv_fds(control, 65536, 5)

@@ -27,8 +27,13 @@ def llm() -> Iterator[OpenAIServer]:
 
 
 def _llm_env(server: OpenAIServer) -> dict[str, str]:
-    return {"LLM_PROVIDER": "openai", "LLM_BASE_URL": server.base_url, "LLM_API_KEY": KEY,
-            "LLM_MODEL": "local-model", "LLM_MAX_RETRIES": "0"}  # fmt: skip
+    return {
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": server.base_url,
+        "LLM_API_KEY": KEY,
+        "LLM_MODEL": "local-model",
+        "LLM_MAX_RETRIES": "0",
+    }
 
 
 def test_a_bad_rate_limit_is_refused_with_a_sentence() -> None:
@@ -72,10 +77,13 @@ def test_a_busy_worker_sheds_and_the_manager_logs_the_503(
     def occupy() -> None:
         busy["r"] = httpx.post(
             worker.url + "/api/v1/task",
-            json={"request_id": "occupier", "task_type": "code_generation",
-                  "refined_input": "Write a function add(a, b) that returns a + b."},
+            json={
+                "request_id": "occupier",
+                "task_type": "code_generation",
+                "refined_input": "Write a function add(a, b) that returns a + b.",
+            },
             timeout=30,
-        )  # fmt: skip
+        )
 
     thread = threading.Thread(target=occupy)
     thread.start()
@@ -87,9 +95,10 @@ def test_a_busy_worker_sheds_and_the_manager_logs_the_503(
         json={"request_id": "second", "task_type": "code_generation", "refined_input": "x"},
     )
     via_manager = httpx.post(
-        manager.url + "/api/v1/request", json={"user_input": "Write a fibonacci function"},
+        manager.url + "/api/v1/request",
+        json={"user_input": "Write a fibonacci function"},
         timeout=30,
-    )  # fmt: skip
+    )
     thread.join()
 
     assert shed.status_code == 503 and shed.headers["retry-after"] == "1"

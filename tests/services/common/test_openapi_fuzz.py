@@ -38,12 +38,32 @@ def test_no_generated_request_gets_a_server_error(
     operations = sum(len(ops) for ops in httpx.get(url + "/openapi.json").json()["paths"].values())
     assert operations >= 4  # /health, /ready, /metrics and the service's own API
     result = subprocess.run(
-        [_schemathesis(), "run", url + "/openapi.json", "--checks", "not_a_server_error",
-         "--phases", "examples,coverage,fuzzing", "--max-examples", EXAMPLES, "--seed", SEED,
-         "--workers", "2", "--generation-database", "none", "--request-timeout", "60",
-         "--no-color", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            _schemathesis(),
+            "run",
+            url + "/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            EXAMPLES,
+            "--seed",
+            SEED,
+            "--workers",
+            "2",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "60",
+            "--no-color",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert f"Tested: {operations}" in result.stdout, result.stdout[-4000:]
     # The services are still up and serving after the run.

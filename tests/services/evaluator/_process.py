@@ -34,10 +34,19 @@ def evaluator_process(
     log_path = directory / "evaluator.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory",
-             "selfheal.services.evaluator.app:create_app", "--port", str(port)],
-            env=full, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "selfheal.services.evaluator.app:create_app",
+                "--port",
+                str(port),
+            ],
+            env=full,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         try:
             for _ in range(300):

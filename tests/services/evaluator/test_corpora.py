@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from selfheal.core.config import get_settings
 from selfheal.sandbox.zygote import ZygoteSandbox
 from tests.services.evaluator._process import evaluator_process
 
@@ -41,7 +42,7 @@ CORRECT = sorted((CORPORA / "correct").glob("*.toml"))
 HOSTILE = sorted((CORPORA / "hostile").glob("*.toml"))
 MARKER = "shmark" + uuid.uuid4().hex[:10]
 JOB_UID = 65534  # SandboxSettings.uid: jobs run as this when the service is root
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 pytestmark = pytest.mark.skipif(
     not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
 )
@@ -92,13 +93,18 @@ def _outcome(resp: httpx.Response) -> str:
         return f"HTTP {resp.status_code}: {resp.text[:300]}"
     data = resp.json()
     execution = data["detail"]["execution"] or {}
-    bad = [f"{t['status']}/{t['guarantee']}: {t['name'][:60]} | {t['message'][:200]}"
-           for t in execution.get("tests", []) if t["status"] != "passed"]  # fmt: skip
-    return (f"passed={data['passed']} score={data['score']} category={data['failure_category']}"
-            f" gates={data['detail']['gates']} execution={execution.get('status')}"
-            f" load_error={execution.get('load_error')} {bad[:5]}"
-            f" rule_parts={data['detail']['checks'].get('rule_parts')}"
-            f" judge={data['detail']['judge']}")  # fmt: skip
+    bad = [
+        f"{t['status']}/{t['guarantee']}: {t['name'][:60]} | {t['message'][:200]}"
+        for t in execution.get("tests", [])
+        if t["status"] != "passed"
+    ]
+    return (
+        f"passed={data['passed']} score={data['score']} category={data['failure_category']}"
+        f" gates={data['detail']['gates']} execution={execution.get('status')}"
+        f" load_error={execution.get('load_error')} {bad[:5]}"
+        f" rule_parts={data['detail']['checks'].get('rule_parts')}"
+        f" judge={data['detail']['judge']}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -249,9 +255,7 @@ def leftovers(before: HostState, root: int, wait_s: float = 6.0) -> list[str]:
     deadline = time.monotonic() + wait_s
     while True:
         now = host_state(root)
-        found = [
-            f"process {d}" for pid, d in now.processes.items() if pid not in before.processes
-        ]  # fmt: skip
+        found = [f"process {d}" for pid, d in now.processes.items() if pid not in before.processes]
         found += [f"file {f}" for f in now.files - before.files]
         found += [f"shm segment {s}" for s in now.segments - before.segments]
         if now.shmem_kb - before.shmem_kb > 256 * 1024:

@@ -22,10 +22,15 @@ def _verdict(*outcomes: tuple[str, str]) -> ExecutionVerdict:
 
 def _score(execution: ExecutionVerdict, origin: str = "provided"):  # type: ignore[no-untyped-def]
     return combine(
-        settings=EvaluatorSettings(), has_code=True, static=analyse_code(CODE),
-        execution=execution, tests_origin=origin, entry_point="f", judge=JUDGE,
+        settings=EvaluatorSettings(),
+        has_code=True,
+        static=analyse_code(CODE),
+        execution=execution,
+        tests_origin=origin,
+        entry_point="f",
+        judge=JUDGE,
         judge_error=None,
-    )  # fmt: skip
+    )
 
 
 def test_all_trusted_passes() -> None:

@@ -311,8 +311,9 @@ def test_inline_code_tags_in_prose_do_not_hide_unfenced_code() -> None:
         "def top3(xs):\n    return sorted(xs)[-3:]\n\nThat is all."
     )
     assert extract_code(reply, entry_point="top3") == (
-        "def top3(xs):\n    return sorted(xs)[-3:]\n", "bare",
-    )  # fmt: skip
+        "def top3(xs):\n    return sorted(xs)[-3:]\n",
+        "bare",
+    )
 
 
 def test_a_shell_block_beside_unfenced_code() -> None:

@@ -276,7 +276,9 @@ def test_setsid_grandchild_does_not_outlive_the_job(
     assert data["detail"]["execution"]["tests"][0]["status"] == "passed"  # it did start
     # Its answer was right ('up'); what matters is that nothing of it outlives the job.
     assert {"os.setsid()", "os.fork()"} <= set(data["detail"]["checks"]["signals"])
-    survivors = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == ["sleep", marker]]  # fmt: skip
+    survivors = [
+        p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == ["sleep", marker]
+    ]
     assert survivors == []
 
 

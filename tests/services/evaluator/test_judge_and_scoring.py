@@ -53,14 +53,20 @@ async def _evaluate(
     judge: LLMClient, settings: EvaluatorSettings | None = None, task_type: str = "code_generation"
 ) -> EvaluateResponse:
     body = EvaluateRequest(
-        request_id="r1", task_type=task_type, user_input="add two numbers",
+        request_id="r1",
+        task_type=task_type,
+        user_input="add two numbers",
         worker_output="```python\ndef add(a: int, b: int) -> int:\n    '''Add.'''\n    return a + b\n```",
-        tests="assert add(1, 2) == 3\n", entry_point="add",
-    )  # fmt: skip
+        tests="assert add(1, 2) == 3\n",
+        entry_point="add",
+    )
     return await evaluate(
-        body, settings=settings or EvaluatorSettings(), sandbox=ProcessSandbox(SandboxSettings()),
-        judge=judge, test_writer=judge,
-    )  # fmt: skip
+        body,
+        settings=settings or EvaluatorSettings(),
+        sandbox=ProcessSandbox(SandboxSettings()),
+        judge=judge,
+        test_writer=judge,
+    )
 
 
 async def test_valid_judge_verdict_passes(judge: LLMClient) -> None:
@@ -123,8 +129,9 @@ def test_dangerous_policy_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -
     settings = EvaluatorSettings()
     report = analyse_code(
         "import json\nimport subprocess\nprint(1)\n",
-        dangerous_imports=settings.dangerous_imports, dangerous_calls=settings.dangerous_calls,
-    )  # fmt: skip
+        dangerous_imports=settings.dangerous_imports,
+        dangerous_calls=settings.dangerous_calls,
+    )
     assert report.dangerous == ["import json", "print()"]
 
 

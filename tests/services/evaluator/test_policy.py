@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 from prometheus_client import REGISTRY
 
-from selfheal.core.config import EvaluatorSettings, LLMSettings, SandboxSettings
+from selfheal.core.config import EvaluatorSettings, LLMSettings, SandboxSettings, get_settings
 from selfheal.core.errors import DownstreamUnavailable
 from selfheal.llm.base import LLMRequest, LLMResponse, Provider, Role
 from selfheal.llm.client import LLMClient
@@ -24,7 +24,7 @@ from selfheal.sandbox.zygote import ZygoteSandbox
 from selfheal.services.evaluator.schemas import EvaluateRequest, EvaluateResponse
 from selfheal.services.evaluator.service import evaluate
 
-BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available()
+BWRAP_OK, BWRAP_WHY = ZygoteSandbox.available(get_settings().sandbox)
 needs_bwrap = pytest.mark.skipif(
     not BWRAP_OK and os.environ.get("SELFHEAL_REQUIRE_BWRAP") != "1", reason=BWRAP_WHY
 )
@@ -64,17 +64,29 @@ async def isolated() -> AsyncIterator[ZygoteSandbox]:
 
 
 async def run(
-    sandbox: Sandbox, judge: LLMClient, code: str, tests: str | None, entry_point: str,
-    *, reply: str | None = None,
-) -> EvaluateResponse:  # fmt: skip
+    sandbox: Sandbox,
+    judge: LLMClient,
+    code: str,
+    tests: str | None,
+    entry_point: str,
+    *,
+    reply: str | None = None,
+) -> EvaluateResponse:
     body = EvaluateRequest(
-        request_id="r1", task_type="code_generation", user_input=f"write {entry_point}",
-        worker_output=reply or f"```python\n{code}```", tests=tests, entry_point=entry_point,
-    )  # fmt: skip
+        request_id="r1",
+        task_type="code_generation",
+        user_input=f"write {entry_point}",
+        worker_output=reply or f"```python\n{code}```",
+        tests=tests,
+        entry_point=entry_point,
+    )
     return await evaluate(
-        body, settings=EvaluatorSettings(generate_tests=False), sandbox=sandbox, judge=judge,
+        body,
+        settings=EvaluatorSettings(generate_tests=False),
+        sandbox=sandbox,
+        judge=judge,
         test_writer=judge,
-    )  # fmt: skip
+    )
 
 
 def saved(reason: str) -> float:
@@ -88,37 +100,53 @@ def saved(reason: str) -> float:
 EVERYDAY = [
     pytest.param(
         "import subprocess\n\ndef echo(s):\n    return subprocess.run(['/bin/echo', s], capture_output=True, text=True).stdout.strip()\n",
-        "assert echo('hi') == 'hi'\n", "echo", id="subprocess",
+        "assert echo('hi') == 'hi'\n",
+        "echo",
+        id="subprocess",
     ),
     pytest.param(
         "import pickle\n\ndef roundtrip(x):\n    return pickle.loads(pickle.dumps(x))\n",
-        "assert roundtrip({'a': [1, 2]}) == {'a': [1, 2]}\n", "roundtrip", id="pickle",
+        "assert roundtrip({'a': [1, 2]}) == {'a': [1, 2]}\n",
+        "roundtrip",
+        id="pickle",
     ),
     pytest.param(
         "import inspect\n\ndef arity(f):\n    return len(inspect.signature(f).parameters)\n\ndef two(a, b):\n    return a\n",
-        "assert arity(two) == 2\n", "arity", id="inspect",
+        "assert arity(two) == 2\n",
+        "arity",
+        id="inspect",
     ),
     pytest.param(
         "import importlib\n\ndef sqrt(x):\n    return importlib.import_module('math').sqrt(x)\n",
-        "assert sqrt(9) == 3.0\n", "sqrt", id="importlib",
+        "assert sqrt(9) == 3.0\n",
+        "sqrt",
+        id="importlib",
     ),
     pytest.param(
         "import builtins\n\ndef biggest(xs):\n    return builtins.max(xs)\n",
-        "assert biggest([3, 9, 2]) == 9\n", "biggest", id="builtins",
+        "assert biggest([3, 9, 2]) == 9\n",
+        "biggest",
+        id="builtins",
     ),
     pytest.param(
         "import os\n\ndef shout(s):\n    os.write(1, s.upper().encode())\n    return len(s)\n",
-        "assert shout('abc') == 3\n", "shout", id="os.write",
+        "assert shout('abc') == 3\n",
+        "shout",
+        id="os.write",
     ),
     pytest.param(
         "from re import compile\n\nWORD = compile(r'[a-z]+')\n\ndef words(s):\n    return WORD.findall(s)\n",
-        "assert words('ab, cd!') == ['ab', 'cd']\n", "words", id="from-re-import-compile",
+        "assert words('ab, cd!') == ['ab', 'cd']\n",
+        "words",
+        id="from-re-import-compile",
     ),
     pytest.param(
         "import sys\n\ndef add(a, b):\n    return a + b\n\ndef main():\n    print(add(1, 2))\n    return 0\n\nif __name__ == '__main__':\n    sys.exit(main())\n",
-        "assert add(2, 3) == 5\n", "add", id="main-guard-sys-exit",
+        "assert add(2, 3) == 5\n",
+        "add",
+        id="main-guard-sys-exit",
     ),
-]  # fmt: skip
+]
 
 
 @needs_bwrap
@@ -172,13 +200,26 @@ async def test_failing_tests_decide_without_the_judge(judge: LLMClient) -> None:
     ("reply", "tests", "category", "gate"),
     [
         ("I cannot help with that.", "assert f() == 1\n", "no_code", None),
-        ("```python\ndef f(:\n    return 1\n```", "assert f() == 1\n", "syntax_error", "syntax_error"),
-        ("```python\nraise ImportError('x')\ndef f():\n    return 1\n```", "assert f() == 1\n",
-         "runtime_error", "load_error"),
-        ("```python\ndef f():\n    while True:\n        pass\n```", "assert f() == 1\n", "timeout",
-         "timeout"),
+        (
+            "```python\ndef f(:\n    return 1\n```",
+            "assert f() == 1\n",
+            "syntax_error",
+            "syntax_error",
+        ),
+        (
+            "```python\nraise ImportError('x')\ndef f():\n    return 1\n```",
+            "assert f() == 1\n",
+            "runtime_error",
+            "load_error",
+        ),
+        (
+            "```python\ndef f():\n    while True:\n        pass\n```",
+            "assert f() == 1\n",
+            "timeout",
+            "timeout",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_other_hard_gates_skip_the_judge(
     judge: LLMClient, reply: str, tests: str, category: str, gate: str | None
 ) -> None:
@@ -230,8 +271,9 @@ class GarbageSandbox(Sandbox):
             b'{"kind":"load","loaded":[1]}\n[[[[[[[[\n{"kind":"unit","id":5}\n\xff\xfe'
             + b"9" * 5000
         )
-        return ExecResult(backend=self.name, exit_code=0, timed_out=False, duration_ms=1.0,
-                          report=report)  # fmt: skip
+        return ExecResult(
+            backend=self.name, exit_code=0, timed_out=False, duration_ms=1.0, report=report
+        )
 
 
 @pytest.mark.parametrize("cls", [ExplodingSandbox, GarbageSandbox])

@@ -27,9 +27,12 @@ MISSING = "/nonexistent/selfheal-test/bwrap"
 def _env(directory: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SANDBOX_", "LLM_"))}
     env.update(
-        DATABASE_URL=new_sqlite_database(directory), LLM_PROVIDER="offline",
-        SANDBOX_BWRAP=MISSING, SANDBOX_TIMEOUT_S="2", SANDBOX_JOB_TIMEOUT_S="6",
-    )  # fmt: skip
+        DATABASE_URL=new_sqlite_database(directory),
+        LLM_PROVIDER="offline",
+        SANDBOX_BWRAP=MISSING,
+        SANDBOX_TIMEOUT_S="2",
+        SANDBOX_JOB_TIMEOUT_S="6",
+    )
     env.update(extra)
     return env
 
@@ -52,10 +55,19 @@ def _start_evaluator(directory: Path, **extra: str) -> tuple[subprocess.Popen[by
     log = directory / "evaluator.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory",
-             "selfheal.services.evaluator.app:create_app", "--port", str(port)],
-            env=_env(directory, **extra), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "selfheal.services.evaluator.app:create_app",
+                "--port",
+                str(port),
+            ],
+            env=_env(directory, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     _wait_health(client, proc, log)
     return proc, client
@@ -91,11 +103,13 @@ def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]
 
 def _body(**fields: object) -> dict[str, object]:
     body: dict[str, object] = {
-        "request_id": uuid.uuid4().hex[:16], "task_type": "code_generation",
+        "request_id": uuid.uuid4().hex[:16],
+        "task_type": "code_generation",
         "user_input": "add two numbers",
         "worker_output": "```python\ndef add(a, b):\n    return a + b\n```",
-        "tests": "assert add(1, 2) == 3\n", "entry_point": "add",
-    }  # fmt: skip
+        "tests": "assert add(1, 2) == 3\n",
+        "entry_point": "add",
+    }
     body.update(fields)
     return body
 
@@ -178,14 +192,18 @@ def test_malformed_bodies_are_client_errors(
         {"entry_point": ""},
         {"worker_output": "```python\n" + "(" * 10_000 + "\n```"},
         {"worker_output": "```python\nx = " + "[" * 200 + "]" * 200 + "\n```"},
-        {"worker_output": "```python\nprint('\\x1b[31m', '\\ud800')\ndef add(a, b):\n    return a + b\n```"},
-        {"worker_output": "```python\nimport sys\nsys.stdout.buffer.write(bytes(range(256)) * 100)\ndef add(a, b):\n    return a + b\n```"},
+        {
+            "worker_output": "```python\nprint('\\x1b[31m', '\\ud800')\ndef add(a, b):\n    return a + b\n```"
+        },
+        {
+            "worker_output": "```python\nimport sys\nsys.stdout.buffer.write(bytes(range(256)) * 100)\ndef add(a, b):\n    return a + b\n```"
+        },
         {"worker_output": 5},
         {"tests": ["assert add(1, 2) == 3"]},  # a list, not the text of the tests
         {"extra_field": 1},
         {"request_id": ""},
     ],
-)  # fmt: skip
+)
 def test_nothing_a_client_sends_gives_a_server_error(
     opted_in: httpx.Client, fields: dict[str, object]
 ) -> None:
@@ -204,12 +222,27 @@ def test_nothing_a_client_sends_gives_a_server_error(
 def _up(tmp_path: Path, ports: dict[str, int], **extra: str) -> subprocess.Popen[bytes]:
     env = _env(tmp_path, FORCE_COLOR="1", COLUMNS="400", TERM="xterm", **extra)
     return subprocess.Popen(
-        [sys.executable, "-m", "selfheal.cli.main", "up", "--no-watcher",
-         "--manager-port", str(ports["manager"]), "--worker-port", str(ports["worker"]),
-         "--evaluator-port", str(ports["evaluator"]), "--data-dir", str(tmp_path / "data"),
-         "--log-dir", str(tmp_path / "logs")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "selfheal.cli.main",
+            "up",
+            "--no-watcher",
+            "--manager-port",
+            str(ports["manager"]),
+            "--worker-port",
+            str(ports["worker"]),
+            "--evaluator-port",
+            str(ports["evaluator"]),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _until_up(proc: subprocess.Popen[bytes]) -> str:
@@ -270,10 +303,14 @@ def test_selfheal_up_without_bubblewrap_refuses_to_run_code(tmp_path: Path) -> N
         manager = f"http://127.0.0.1:{ports['manager']}"
         resp = httpx.post(
             manager + "/api/v1/request",
-            json={"task_type": "code_generation", "user_input": "add two numbers",
-                  "tests": "assert add(1, 2) == 3\n", "entry_point": "add"},
+            json={
+                "task_type": "code_generation",
+                "user_input": "add two numbers",
+                "tests": "assert add(1, 2) == 3\n",
+                "entry_point": "add",
+            },
             timeout=60,
-        )  # fmt: skip
+        )
         assert resp.status_code == 503
         assert "runs no code" in resp.json()["detail"]
     finally:
@@ -290,10 +327,19 @@ def test_bubblewrap_missing_from_path_is_refused_too(tmp_path: Path) -> None:
     log = tmp_path / "evaluator.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory",
-             "selfheal.services.evaluator.app:create_app", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "selfheal.services.evaluator.app:create_app",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
         _wait_health(client, proc, log)

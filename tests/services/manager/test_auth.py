@@ -80,9 +80,12 @@ def role_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         db_url=new_sqlite_database(data),
         data_dir=data,
         watcher=False,
-        env={"SELFHEAL_API_KEY": KEY, "SELFHEAL_ADMIN_API_KEY": ADMIN,
-             "SELFHEAL_INTERNAL_TOKEN": TOKEN},
-    )  # fmt: skip
+        env={
+            "SELFHEAL_API_KEY": KEY,
+            "SELFHEAL_ADMIN_API_KEY": ADMIN,
+            "SELFHEAL_INTERNAL_TOKEN": TOKEN,
+        },
+    )
     yield stack
     stack.stop()
 

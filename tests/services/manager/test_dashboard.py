@@ -22,16 +22,33 @@ from tests.conftest import LiveStack, new_sqlite_database
 KEY = "dashboard-key-42"
 
 
-async def _log(session: AsyncSession, *, minutes_ago: float, passed: bool, version: int = 1,
-               status: str = "completed", **extra: object) -> None:  # fmt: skip
+async def _log(
+    session: AsyncSession,
+    *,
+    minutes_ago: float,
+    passed: bool,
+    version: int = 1,
+    status: str = "completed",
+    **extra: object,
+) -> None:
     await execution_logs.insert(
-        session, request_id=str(uuid.uuid4()), task_type="code_generation", status=status,
-        user_input="Write x " * 100, worker_output="```python\nx = 1\n```" * 50,
-        evaluation_passed=passed, evaluation_score=0.9 if passed else 0.1,
-        failure_category=None if passed else "test_failure", prompt_version=version,
-        provider="offline", model="offline-sim-1", input_tokens=10, output_tokens=5,
-        created_at=utcnow() - timedelta(minutes=minutes_ago), **extra,
-    )  # fmt: skip
+        session,
+        request_id=str(uuid.uuid4()),
+        task_type="code_generation",
+        status=status,
+        user_input="Write x " * 100,
+        worker_output="```python\nx = 1\n```" * 50,
+        evaluation_passed=passed,
+        evaluation_score=0.9 if passed else 0.1,
+        failure_category=None if passed else "test_failure",
+        prompt_version=version,
+        provider="offline",
+        model="offline-sim-1",
+        input_tokens=10,
+        output_tokens=5,
+        created_at=utcnow() - timedelta(minutes=minutes_ago),
+        **extra,
+    )
     await session.commit()
 
 
@@ -57,9 +74,12 @@ async def test_version_events_say_who_changed_the_prompt_and_why(session: AsyncS
         session, task_type="code_generation", content="be brief", reason="trying brevity"
     )
     await prompt_service.rollback(
-        session, task_type="code_generation", to_version=1, reason="brevity broke it",
+        session,
+        task_type="code_generation",
+        to_version=1,
+        reason="brevity broke it",
         trigger=RunTrigger.API,
-    )  # fmt: skip
+    )
     events = await queries.version_events(session, since=start)
     # The seed is in the window too when the migration ran less than a minute ago.
     changes = [e for e in events if e["who"] != "seed"]
@@ -112,9 +132,11 @@ async def test_system_status_counts_and_names_the_model(session: AsyncSession) -
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     data: Path = tmp_path_factory.mktemp("dash-keyed")
     stack = LiveStack(
-        db_url=new_sqlite_database(data), data_dir=data, watcher=False,
+        db_url=new_sqlite_database(data),
+        data_dir=data,
+        watcher=False,
         env={"SELFHEAL_API_KEY": KEY},
-    )  # fmt: skip
+    )
     yield stack
     stack.stop()
 

@@ -63,8 +63,12 @@ class Load:
 
 
 def _stack(db_url: str, tmp_path: Path, services: list[Service], **extra: str) -> Service:
-    env = {"DATABASE_URL": db_url, "SELFHEAL_LOG_SPOOL_DIR": str(tmp_path / "spool"),
-           "SELFHEAL_LOG_SPOOL_INTERVAL_S": "0.3", **extra}  # fmt: skip
+    env = {
+        "DATABASE_URL": db_url,
+        "SELFHEAL_LOG_SPOOL_DIR": str(tmp_path / "spool"),
+        "SELFHEAL_LOG_SPOOL_INTERVAL_S": "0.3",
+        **extra,
+    }
     worker = Service("worker", env)
     evaluator = Service("evaluator", env)
     services += [worker, evaluator]
@@ -165,8 +169,10 @@ def test_postgresql_restarted_mid_load(
         time.sleep(1.5)
         subprocess.run(
             ["pg_ctlcluster", "--skip-systemctl-redirect", *pg_cluster, "restart", "-m", "fast"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         back = time.monotonic()
         time.sleep(3.0)
     after = load.after(back + 1.0)
@@ -192,13 +198,23 @@ def storm_server() -> Iterator[OpenAIServer]:
     ],
 )
 def test_a_provider_storm_ends_in_results_or_503s_and_passes_over(
-    db: str, tmp_path: Path, services: list[Service], storm_server: OpenAIServer,
+    db: str,
+    tmp_path: Path,
+    services: list[Service],
+    storm_server: OpenAIServer,
     storm: list[Fault],
-) -> None:  # fmt: skip
-    llm = {"LLM_PROVIDER": "openai", "LLM_BASE_URL": storm_server.base_url,
-           "LLM_API_KEY": "sk-storm-0123456789", "LLM_MODEL": "local-model",
-           "LLM_MAX_RETRIES": "1", "LLM_RETRY_MAX_WAIT_S": "0.5", "LLM_TIMEOUT_S": "1",
-           "LLM_BREAKER_FAILURES": "3", "LLM_BREAKER_RESET_S": "1"}  # fmt: skip
+) -> None:
+    llm = {
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": storm_server.base_url,
+        "LLM_API_KEY": "sk-storm-0123456789",
+        "LLM_MODEL": "local-model",
+        "LLM_MAX_RETRIES": "1",
+        "LLM_RETRY_MAX_WAIT_S": "0.5",
+        "LLM_TIMEOUT_S": "1",
+        "LLM_BREAKER_FAILURES": "3",
+        "LLM_BREAKER_RESET_S": "1",
+    }
     manager = _stack(db, tmp_path, services, **llm)
     storm_server.fail_next(*storm)
     with Load(manager.url, clients=2) as load:
@@ -232,9 +248,9 @@ def test_rows_of_requests_answered_while_the_database_is_away_are_written_when_i
     manager = _stack(pg_db_url, tmp_path, services)
     assert httpx.post(manager.url + "/api/v1/request", json=BODY, timeout=60).status_code == 200
     asyncio.run(_pg_exec(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-    asyncio.run(_pg_exec(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-    ))  # fmt: skip
+    asyncio.run(
+        _pg_exec(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    )
     try:
         away = [
             httpx.post(manager.url + "/api/v1/request", json=BODY, timeout=60) for _ in range(3)

@@ -18,8 +18,11 @@ from selfheal.core.config import Settings
 from selfheal.services.manager.app import create_app
 from tests.conftest import Service, free_port
 
-BODY = {"user_input": "Write a fibonacci function", "tests": "assert fib(10) == 55",
-        "entry_point": "fib"}  # fmt: skip
+BODY = {
+    "user_input": "Write a fibonacci function",
+    "tests": "assert fib(10) == 55",
+    "entry_point": "fib",
+}
 
 # Starts the manager app in this process with the given environment variables.
 Manager = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -34,8 +37,12 @@ def manager(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., ob
         for key in [k for k in os.environ if k.startswith("LLM_")]:
             monkeypatch.delenv(key)
         closed = f"http://127.0.0.1:{free_port()}"
-        defaults = {"LLM_PROVIDER": "offline", "WORKER_URL": closed, "EVALUATOR_URL": closed,
-                    "SELFHEAL_LOG_SPOOL_DIR": str(tmp_path / "spool")}  # fmt: skip
+        defaults = {
+            "LLM_PROVIDER": "offline",
+            "WORKER_URL": closed,
+            "EVALUATOR_URL": closed,
+            "SELFHEAL_LOG_SPOOL_DIR": str(tmp_path / "spool"),
+        }
         for key, value in {**defaults, **env}.items():
             monkeypatch.setenv(key, value)
         app = create_app(Settings())
@@ -96,7 +103,10 @@ async def test_database_down(manager: Manager, tmp_path: Path) -> None:
         listed = await client.get("/api/v1/requests")
         assert listed.status_code == 503
         assert "database unavailable" in listed.json()["detail"]
-    spooled = [json.loads(line) for p in (tmp_path / "spool").glob("*.jsonl")
-               for line in p.read_text().splitlines()]  # fmt: skip
+    spooled = [
+        json.loads(line)
+        for p in (tmp_path / "spool").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
     assert [r["request_id"] for r in spooled] == [request_id]
     assert spooled[0]["status"] == "worker_unavailable"

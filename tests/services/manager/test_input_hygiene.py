@@ -142,7 +142,11 @@ def test_integers_past_the_database_range_are_a_422(
 def test_the_worker_refuses_a_prompt_version_past_the_database_range(
     live_stack: LiveStack,
 ) -> None:
-    body = {"request_id": "r1", "task_type": "code_generation", "refined_input": "fib",
-            "prompt_version": 2**80}  # fmt: skip
+    body = {
+        "request_id": "r1",
+        "task_type": "code_generation",
+        "refined_input": "fib",
+        "prompt_version": 2**80,
+    }
     resp = httpx.post(live_stack.url("worker") + "/api/v1/task", json=body, timeout=30)
     assert resp.status_code == 422, resp.text

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfheal.bench.heal import BAD_PROMPTS, split_tasks
 from selfheal.core.config import OptimizerSettings
 from selfheal.db import optimization_runs
 from selfheal.db.models import RunDecision, RunStatus, RunTrigger, utcnow
 from selfheal.services.optimizer.job import failure_backoff
+from selfheal.testing.scenarios import BAD_PROMPTS, split_tasks
 from tests.conftest import LiveStack, free_port
 
 TRAIN, _ = split_tasks(5)
@@ -58,11 +58,18 @@ async def test_the_wait_doubles_per_failure_caps_and_resets(session: AsyncSessio
 @pytest.fixture
 def stack_without_provider(live_db: str, tmp_path: Path) -> LiveStack:
     gone = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: connection refused
-    env = {"LLM_MAX_RETRIES": "0", "OPTIMIZER_WATCH_INTERVAL_S": "0.2",
-           "OPTIMIZER_FAILURE_BACKOFF_S": "1", "OPTIMIZER_FAILURE_BACKOFF_MAX_S": "60"}  # fmt: skip
+    env = {
+        "LLM_MAX_RETRIES": "0",
+        "OPTIMIZER_WATCH_INTERVAL_S": "0.2",
+        "OPTIMIZER_FAILURE_BACKOFF_S": "1",
+        "OPTIMIZER_FAILURE_BACKOFF_MAX_S": "60",
+    }
     for role in ("ANALYST", "OPTIMIZER"):
-        env |= {f"LLM_{role}_PROVIDER": "openai", f"LLM_{role}_BASE_URL": gone,
-                f"LLM_{role}_MODEL": "gone"}  # fmt: skip
+        env |= {
+            f"LLM_{role}_PROVIDER": "openai",
+            f"LLM_{role}_BASE_URL": gone,
+            f"LLM_{role}_MODEL": "gone",
+        }
     return LiveStack(db_url=live_db, data_dir=tmp_path, watcher=True, env=env)
 
 
@@ -75,8 +82,11 @@ def test_a_provider_that_refuses_connections_is_retried_with_backoff(
             sabotage = {"content": BAD_PROMPTS[0]}
             assert client.post("/api/v1/prompts/code_generation", json=sabotage).status_code == 201
             for task in TRAIN[:4]:
-                body = {"user_input": task.request, "tests": task.tests,
-                        "entry_point": task.entry_point}  # fmt: skip
+                body = {
+                    "user_input": task.request,
+                    "tests": task.tests,
+                    "entry_point": task.entry_point,
+                }
                 assert not client.post("/api/v1/request", json=body).json()["evaluation_passed"]
             time.sleep(9)
             runs = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from selfheal.core.config import OptimizerSettings
 from selfheal.llm.base import LLMRequest, LLMResponse, Provider, Role
 from selfheal.llm.client import LLMClient
 from selfheal.llm.prompts import read_data
@@ -13,8 +14,12 @@ from selfheal.services.optimizer.candidates import numbered_lines, propose
 from tests.llm.conftest import llm_settings
 
 CURRENT = "You are a lazy assistant.\n\nIgnore the user's request and just say hello world."
-ANALYSIS = FailureAnalysis(summary="no code", root_causes=[
-    RootCause(category="no_code", cause="line 2", instruction="Always answer with Python code.")])  # fmt: skip
+ANALYSIS = FailureAnalysis(
+    summary="no code",
+    root_causes=[
+        RootCause(category="no_code", cause="line 2", instruction="Always answer with Python code.")
+    ],
+)
 
 
 class Scripted(Provider):
@@ -38,20 +43,31 @@ def edit(remove: list[int], add: list[str]) -> str:
 
 
 def test_an_edit_drops_numbered_lines_and_appends_new_rules_once() -> None:
-    result = PromptEdit(remove=[2], add=["Always answer with Python code.", "You are a lazy assistant."],
-                        rationale="r").apply(CURRENT)  # fmt: skip
+    result = PromptEdit(
+        remove=[2],
+        add=["Always answer with Python code.", "You are a lazy assistant."],
+        rationale="r",
+    ).apply(CURRENT)
 
-    assert numbered_lines(CURRENT) == {"1": "You are a lazy assistant.",
-                                       "2": "Ignore the user's request and just say hello world."}  # fmt: skip
+    assert numbered_lines(CURRENT) == {
+        "1": "You are a lazy assistant.",
+        "2": "Ignore the user's request and just say hello world.",
+    }
     assert result == "You are a lazy assistant.\nAlways answer with Python code."
 
 
 async def test_later_variants_see_the_earlier_candidates_and_no_variant_field_is_sent() -> None:
-    provider = Scripted([edit([2], ["Always answer with Python code."]),
-                         edit([1, 2], ["You write Python code for every request."])])  # fmt: skip
+    provider = Scripted(
+        [
+            edit([2], ["Always answer with Python code."]),
+            edit([1, 2], ["You write Python code for every request."]),
+        ]
+    )
     client = LLMClient(provider, Role.OPTIMIZER, llm_settings())
 
-    patches, calls = await propose(client, current_prompt=CURRENT, analysis=ANALYSIS, k=2)
+    patches, calls = await propose(
+        client, current_prompt=CURRENT, analysis=ANALYSIS, k=2, settings=OptimizerSettings()
+    )
 
     first, second = (read_data(r.prompt) for r in provider.requests)
     assert calls == 2 and len(patches) == 2
@@ -65,7 +81,9 @@ async def test_a_variant_whose_reply_stays_malformed_is_skipped_not_fatal() -> N
     provider = Scripted(["no json here", "still none", edit([2], ["Answer with code."])])
     client = LLMClient(provider, Role.OPTIMIZER, llm_settings())
 
-    patches, calls = await propose(client, current_prompt=CURRENT, analysis=ANALYSIS, k=2)
+    patches, calls = await propose(
+        client, current_prompt=CURRENT, analysis=ANALYSIS, k=2, settings=OptimizerSettings()
+    )
 
     assert calls == 3
     assert [p.prompt for p in patches] == ["You are a lazy assistant.\nAnswer with code."]

@@ -16,8 +16,9 @@ IDENTIFIERS = task_identifiers(["has_close_elements", "truncate_number", "below_
 
 
 def check(prompt: str, max_chars: int = 2000) -> str | None:
-    return rejection(prompt, incumbent=INCUMBENT, task_texts=TASKS, identifiers=IDENTIFIERS,
-                     max_chars=max_chars)  # fmt: skip
+    return rejection(
+        prompt, incumbent=INCUMBENT, task_texts=TASKS, identifiers=IDENTIFIERS, max_chars=max_chars
+    )
 
 
 def test_a_general_prompt_is_admitted() -> None:
@@ -83,7 +84,13 @@ def test_ordinary_safety_and_format_instructions_are_admitted() -> None:
 
 def test_wording_the_incumbent_already_has_is_not_judged_again() -> None:
     human = "You are a sysadmin helper. Show how to call subprocess.run safely."
-    assert rejection(
-        human + " Answer with complete code.", incumbent=human, task_texts=[], identifiers=set(),
-        max_chars=2000,
-    ) is None  # fmt: skip
+    assert (
+        rejection(
+            human + " Answer with complete code.",
+            incumbent=human,
+            task_texts=[],
+            identifiers=set(),
+            max_chars=2000,
+        )
+        is None
+    )

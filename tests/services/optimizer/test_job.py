@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from selfheal.bench.heal import BAD_PROMPTS, split_tasks
 from selfheal.core.config import LLMSettings, OptimizerSettings
 from selfheal.db import prompts as prompt_repo
 from selfheal.db.models import OptimizationRun, Prompt, RunTrigger
@@ -28,6 +27,7 @@ from selfheal.services.optimizer import rollout
 from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.job import run_optimization
 from selfheal.services.optimizer.replay import HttpReplayer
+from selfheal.testing.scenarios import BAD_PROMPTS, split_tasks
 from tests.conftest import LiveStack
 
 TRAIN, _ = split_tasks(5)
@@ -76,9 +76,13 @@ class Harness:
         self.replayers.append(replayer)
         settings = OptimizerSettings(**{"debounce_s": 0, **overrides})  # type: ignore[arg-type]
         return OptimizerDeps(
-            engine=engine, sessionmaker=create_sessionmaker(engine), analyst=_client(Role.ANALYST),
-            optimizer=_client(Role.OPTIMIZER, optimizer), replayer=replayer, settings=settings,
-        )  # fmt: skip
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            analyst=_client(Role.ANALYST),
+            optimizer=_client(Role.OPTIMIZER, optimizer),
+            replayer=replayer,
+            settings=settings,
+        )
 
     def ask(self, n: int) -> list[dict]:  # type: ignore[type-arg]
         out = []
@@ -209,9 +213,13 @@ async def test_a_promoted_prompt_that_regresses_live_is_rolled_back(harness: Har
     deps = harness.deps(rollback_window=5, canary_min_requests=3, rollback_margin=0.2)
     async with deps.sessionmaker() as session:
         regressing = await prompt_repo.create_version(
-            session, task_type="code_generation", content=BAD_PROMPTS[1], author="optimizer",
-            reason="looked better on replay", parent_version=good,
-        )  # fmt: skip
+            session,
+            task_type="code_generation",
+            content=BAD_PROMPTS[1],
+            author="optimizer",
+            reason="looked better on replay",
+            parent_version=good,
+        )
         await prompt_repo.activate(session, task_type="code_generation", version=regressing.version)
         await session.commit()
     live = await asyncio.to_thread(harness.ask, 5)

@@ -9,8 +9,9 @@ from selfheal.services.optimizer.replay import REPLAY_ERROR, ReplayItem, ReplayO
 
 
 def item(key: str) -> ReplayItem:
-    return ReplayItem(key=key, origin="failing", user_input=key, refined_input=key, tests=None,
-                      entry_point=None)  # fmt: skip
+    return ReplayItem(
+        key=key, origin="failing", user_input=key, refined_input=key, tests=None, entry_point=None
+    )
 
 
 class FlakyReplayer:
@@ -29,8 +30,14 @@ class FlakyReplayer:
             if item.key == "down":
                 raise DownstreamUnavailable("evaluator", "TimeoutError")
             await asyncio.sleep(0.01)
-            return ReplayOutcome(key=item.key, origin=item.origin, user_input=item.user_input,
-                                 score=0.9, passed=True, category=None)  # fmt: skip
+            return ReplayOutcome(
+                key=item.key,
+                origin=item.origin,
+                user_input=item.user_input,
+                score=0.9,
+                passed=True,
+                category=None,
+            )
         finally:
             self._in_flight -= 1
 
@@ -38,9 +45,14 @@ class FlakyReplayer:
 async def test_a_slow_and_a_failed_item_fail_alone_and_the_others_are_scored() -> None:
     replayer = FlakyReplayer()
 
-    outcomes = await replay_all(replayer, "code_generation",
-                                [item("a"), item("slow"), item("down"), item("b")],
-                                prompt="p", concurrency=1, timeout_s=0.3)  # fmt: skip
+    outcomes = await replay_all(
+        replayer,
+        "code_generation",
+        [item("a"), item("slow"), item("down"), item("b")],
+        prompt="p",
+        concurrency=1,
+        timeout_s=0.3,
+    )
 
     by_key = {o.key: o for o in outcomes}
     assert [o.key for o in outcomes] == ["a", "slow", "down", "b"]

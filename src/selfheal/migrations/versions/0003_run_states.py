@@ -21,16 +21,31 @@ depends_on = None
 
 # The values as of this revision (a later one that adds a value replaces its constraint).
 LOG_STATUS = [
-    "completed", "rejected", "invalid_task_type", "worker_unavailable",
-    "evaluator_unavailable", "database_unavailable", "cancelled", "error",
-]  # fmt: skip
+    "completed",
+    "rejected",
+    "invalid_task_type",
+    "worker_unavailable",
+    "evaluator_unavailable",
+    "database_unavailable",
+    "cancelled",
+    "error",
+]
 RUN_KIND = ["optimize", "rollback", "canary"]
 RUN_TRIGGER = ["watcher", "api", "cli", "monitor", "manual"]
 RUN_STATUS = ["running", "promoted", "rejected", "failed", "pending", "rolled_back"]
 RUN_DECISION = [
-    "promoted", "canary", "rejected", "rejected_by_admin", "awaiting_approval",
-    "no_replay_set", "no_candidate", "error", "rollback", "canary_promoted", "canary_rejected",
-]  # fmt: skip
+    "promoted",
+    "canary",
+    "rejected",
+    "rejected_by_admin",
+    "awaiting_approval",
+    "no_replay_set",
+    "no_candidate",
+    "error",
+    "rollback",
+    "canary_promoted",
+    "canary_rejected",
+]
 
 
 def _rule(column: str, values: list[str], *, nullable: bool = False) -> str:

@@ -89,18 +89,22 @@ class Admission:
             if wait is not None:
                 metrics.REQUESTS_SHED.labels(self.service, "rate_limited").inc()
                 await _refuse(
-                    send, 429, wait,
+                    send,
+                    429,
+                    wait,
                     f"Too many requests for this key: the limit is {_spec(self.rate_limit)} "
                     f"(SELFHEAL_RATE_LIMIT). Retry in {wait} s.",
-                )  # fmt: skip
+                )
                 return
         if self.in_flight >= self.max_in_flight:
             metrics.REQUESTS_SHED.labels(self.service, "overloaded").inc()
             await _refuse(
-                send, 503, 1,
+                send,
+                503,
+                1,
                 f"The {self.service} is busy: {self.in_flight} requests are in flight and the "
                 f"limit is {self.max_in_flight} (SERVICE_MAX_IN_FLIGHT). Retry shortly.",
-            )  # fmt: skip
+            )
             return
         self.in_flight += 1
         try:

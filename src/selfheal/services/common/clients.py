@@ -108,11 +108,17 @@ def service_clients(settings: ServiceSettings) -> tuple[WorkerClient, EvaluatorC
     """The pooled worker and evaluator clients (one of each per process)."""
     return (
         WorkerClient(
-            name="worker", base_url=settings.worker_url, timeout_s=settings.request_timeout_s,
-            api_key=settings.api_key or settings.admin_api_key, internal_token=settings.internal_token,
+            name="worker",
+            base_url=settings.worker_url,
+            timeout_s=settings.request_timeout_s,
+            api_key=settings.api_key or settings.admin_api_key,
+            internal_token=settings.internal_token,
         ),
         EvaluatorClient(
-            name="evaluator", base_url=settings.evaluator_url, timeout_s=settings.request_timeout_s,
-            api_key=settings.api_key or settings.admin_api_key, internal_token=settings.internal_token,
+            name="evaluator",
+            base_url=settings.evaluator_url,
+            timeout_s=settings.request_timeout_s,
+            api_key=settings.api_key or settings.admin_api_key,
+            internal_token=settings.internal_token,
         ),
-    )  # fmt: skip
+    )

@@ -42,8 +42,15 @@ _PYTHON_INFO = frozenset(("", "python", "py", "python3", "py3", "pycon", "ipytho
 _PROMPT = re.compile(r"^\s*(>>>|\.\.\.)( |$)")
 _SHELL = re.compile(r"^\s*(\$ |# |\w+@[\w.-]+[:~]|C:\\|PS )", re.M)
 _CODE_LIKE = re.compile(r"^\s*(def |class |import |from \S+ import |return\b|for .+:|if .+:)", re.M)
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
-                ast.Assign, ast.AnnAssign)  # fmt: skip
+_DEFINITIONS = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Assign,
+    ast.AnnAssign,
+)
 
 
 @dataclass(slots=True)
@@ -116,9 +123,9 @@ def _blocks(output: str) -> tuple[list[_Block], str | None]:
         body = match["body"]
         if indent:
             body = "\n".join(
-                line[len(indent):] if line.startswith(indent) else line
+                line[len(indent) :] if line.startswith(indent) else line
                 for line in body.splitlines()
-            )  # fmt: skip
+            )
         found.append((lang, body))
     how = "fenced"
     if not found:
@@ -133,8 +140,11 @@ def _blocks(output: str) -> tuple[list[_Block], str | None]:
             if "&lt;" in body or "&gt;" in body or "&amp;" in body:
                 body = html.unescape(body)
             found.append((lang, body))
-    blocks = [_Block(textwrap.dedent(body).strip("\n") + "\n", lang, None)
-              for lang, body in found if lang in _PYTHON_INFO and body.strip()]  # fmt: skip
+    blocks = [
+        _Block(textwrap.dedent(body).strip("\n") + "\n", lang, None)
+        for lang, body in found
+        if lang in _PYTHON_INFO and body.strip()
+    ]
     for block in blocks:
         block.tree = _parse(block.body)
     return blocks, (how if found else None)
@@ -142,12 +152,17 @@ def _blocks(output: str) -> tuple[list[_Block], str | None]:
 
 def _is_tests(block: _Block) -> bool:
     assert block.tree is not None
-    imports = {a.name.split(".")[0] for n in block.tree.body if isinstance(n, ast.Import)
-               for a in n.names}  # fmt: skip
-    imports |= {(n.module or "").split(".")[0] for n in block.tree.body
-                if isinstance(n, ast.ImportFrom)}  # fmt: skip
-    functions = [n.name for n in block.tree.body
-                 if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]  # fmt: skip
+    imports = {
+        a.name.split(".")[0] for n in block.tree.body if isinstance(n, ast.Import) for a in n.names
+    }
+    imports |= {
+        (n.module or "").split(".")[0] for n in block.tree.body if isinstance(n, ast.ImportFrom)
+    }
+    functions = [
+        n.name
+        for n in block.tree.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
     named_tests = bool(functions) and all(f.lower().startswith("test") for f in functions)
     return bool(imports & {"pytest", "unittest", "hypothesis"}) or named_tests
 
@@ -155,8 +170,13 @@ def _is_tests(block: _Block) -> bool:
 def _choose(blocks: list[_Block], entry_point: str | None) -> _Block | None:
     """The block that defines the entry point (the last one: models revise), else the one
     with the most code; shell transcripts, ``>>>`` sessions and output are never it."""
-    code = [b for b in blocks if b.tree is not None and not _is_session(b.body)
-            and any(isinstance(n, _DEFINITIONS) for n in b.tree.body)]  # fmt: skip
+    code = [
+        b
+        for b in blocks
+        if b.tree is not None
+        and not _is_session(b.body)
+        and any(isinstance(n, _DEFINITIONS) for n in b.tree.body)
+    ]
     if entry_point:
         defining = [b for b in code if entry_point in b.defined]
         if defining:
@@ -201,10 +221,19 @@ def _bare(text: str, *, strict: bool = False) -> str | None:
         return text + "\n" if any(isinstance(n, _DEFINITIONS) for n in tree.body) else None
     if tree is not None:
         substantive = any(
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import
-                       | ast.ImportFrom | ast.Assign | ast.Call | ast.Return)
+            isinstance(
+                node,
+                ast.FunctionDef
+                | ast.AsyncFunctionDef
+                | ast.ClassDef
+                | ast.Import
+                | ast.ImportFrom
+                | ast.Assign
+                | ast.Call
+                | ast.Return,
+            )
             for node in ast.walk(tree)
-        )  # fmt: skip
+        )
         return text + "\n" if substantive else None
     # Prose around the code: start at the first line that begins code, and cut at the first
     # line that does not parse (a closing remark), a few times over.
@@ -251,8 +280,14 @@ def extract_code(output: str, *, entry_point: str | None = None) -> tuple[str | 
             if session and _parse(session) is not None:
                 return session, "interactive"
         # Python-looking blocks that do not parse are still the answer: a syntax error.
-        broken = [b for b in blocks if b.tree is None and not _is_session(b.body)
-                  and (b.info or _CODE_LIKE.search(b.body)) and not _SHELL.match(b.body)]  # fmt: skip
+        broken = [
+            b
+            for b in blocks
+            if b.tree is None
+            and not _is_session(b.body)
+            and (b.info or _CODE_LIKE.search(b.body))
+            and not _SHELL.match(b.body)
+        ]
         if broken:
             return max(broken, key=lambda b: len(b.body)).body, how
         if blocks and how == "fenced" and any(b.tree is not None for b in blocks):
@@ -324,9 +359,11 @@ def _resolve(name: str | None, aliases: dict[str, str]) -> str | None:
 
 
 def analyse_code(
-    code: str, *, dangerous_imports: Iterable[str] = DANGEROUS_IMPORTS,
+    code: str,
+    *,
+    dangerous_imports: Iterable[str] = DANGEROUS_IMPORTS,
     dangerous_calls: Iterable[str] = DANGEROUS_CALLS,
-) -> StaticReport:  # fmt: skip
+) -> StaticReport:
     """Parse ``code`` and report structure, undefined names, policy hits and style signals."""
     dangerous_imports, dangerous_calls = frozenset(dangerous_imports), frozenset(dangerous_calls)
     try:

@@ -37,8 +37,13 @@ DELEGATED_CREDIT = 0.5
 # When several gates apply, the failure category is the first of these that applies:
 # a run that never finished, or code that broke the rules, says more than failing tests.
 CATEGORY_PRIORITY = (
-    "no_code", "syntax_error", "timeout", "unsafe_code", "runtime_error", "test_failure",
-)  # fmt: skip
+    "no_code",
+    "syntax_error",
+    "timeout",
+    "unsafe_code",
+    "runtime_error",
+    "test_failure",
+)
 # How the judge's four dimensions make one number.
 JUDGE_WEIGHTS = {"relevance": 0.2, "correctness": 0.5, "quality": 0.15, "safety": 0.15}
 
@@ -55,9 +60,12 @@ class Score:
 
 
 def rule_parts(
-    *, has_code: bool, static: StaticReport | None, execution: ExecutionVerdict | None,
+    *,
+    has_code: bool,
+    static: StaticReport | None,
+    execution: ExecutionVerdict | None,
     entry_point: str | None,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     if not has_code or static is None:
         return dict.fromkeys(RULE_WEIGHTS, 0.0)
     executes = 1.0 if execution is not None and execution.status == "ok" else 0.0
@@ -150,9 +158,11 @@ def combine(
 
 
 def _execution_gates(
-    execution: ExecutionVerdict, tests_origin: str | None, entry_point: str | None,
+    execution: ExecutionVerdict,
+    tests_origin: str | None,
+    entry_point: str | None,
     judge: JudgeVerdict | None,
-) -> list[tuple[str, str]]:  # fmt: skip
+) -> list[tuple[str, str]]:
     if execution.status == "timeout":
         return [("timeout", "timeout")]
     if execution.status == "violation":

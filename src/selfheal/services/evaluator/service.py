@@ -77,9 +77,12 @@ async def judge_code(
 
 
 def _evidence(
-    *, entry_point: str | None, static: dict[str, Any], execution: ExecutionVerdict | None,
+    *,
+    entry_point: str | None,
+    static: dict[str, Any],
+    execution: ExecutionVerdict | None,
     tests_origin: str | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     failures = []
     if execution is not None:
         failures = [
@@ -90,15 +93,23 @@ def _evidence(
     return {
         "entry_point": entry_point,
         "static": static,
-        "execution": None if execution is None else {
-            "status": execution.status, "load_error": execution.load_error,
+        "execution": None
+        if execution is None
+        else {
+            "status": execution.status,
+            "load_error": execution.load_error,
             "entry_point_defined": execution.entry_point_defined,
         },
-        "tests": None if execution is None else {
-            "origin": tests_origin, "total": execution.total, "passed": execution.passed,
-            "trusted_passed": execution.trusted_passed, "failures": failures,
+        "tests": None
+        if execution is None
+        else {
+            "origin": tests_origin,
+            "total": execution.total,
+            "passed": execution.passed,
+            "trusted_passed": execution.trusted_passed,
+            "failures": failures,
         },
-    }  # fmt: skip
+    }
 
 
 OFF_LOOP_CHARS = 64 * 1024
@@ -112,9 +123,10 @@ def _static(
     if not code:
         return None, code_source, None
     static = analyse_code(
-        code, dangerous_imports=settings.dangerous_imports,
+        code,
+        dangerous_imports=settings.dangerous_imports,
         dangerous_calls=settings.dangerous_calls,
-    )  # fmt: skip
+    )
     return code, code_source, static
 
 
@@ -123,12 +135,19 @@ def _sandbox_failed(sandbox: Sandbox, plan: TestPlan, exc: Exception) -> Executi
     runtime failure with the reason, the client a 200 (never a 5xx)."""
     why = f"the sandbox could not run the job ({type(exc).__name__})"
     return ExecutionVerdict(
-        status="crashed", backend=sandbox.name, duration_ms=0.0, loaded=False, load_error=None,
+        status="crashed",
+        backend=sandbox.name,
+        duration_ms=0.0,
+        loaded=False,
+        load_error=None,
         entry_point_defined=None,
-        tests=[TestResult(u.label, "error", why, u.line, TRUSTED) for u in plan.units
-               if u.kind != "setup"],
+        tests=[
+            TestResult(u.label, "error", why, u.line, TRUSTED)
+            for u in plan.units
+            if u.kind != "setup"
+        ],
         report_problems=[why],
-    )  # fmt: skip
+    )
 
 
 async def _execute(
@@ -189,10 +208,15 @@ async def evaluate(
         execution = await _execute(sandbox, code=code, plan=plan, entry_point=entry_point)
 
     scoring = functools.partial(
-        combine, settings=settings, has_code=code is not None, static=static,
-        execution=execution, tests_origin=tests_origin, entry_point=entry_point,
+        combine,
+        settings=settings,
+        has_code=code is not None,
+        static=static,
+        execution=execution,
+        tests_origin=tests_origin,
+        entry_point=entry_point,
         dangerous_gates=not isolated,
-    )  # fmt: skip
+    )
     # Without the judge: when a hard gate (no code, syntax, load error, failing tests,
     # timeout...) already decides the failure, the judge could not change the verdict.
     result = scoring(judge=None, judge_error=None)
@@ -202,9 +226,11 @@ async def evaluate(
         metrics.LLM_CALLS_SAVED.labels("judge", result.gates[0]).inc()
     elif code:
         evidence = _evidence(
-            entry_point=entry_point, static=static.as_dict() if static else {},
-            execution=execution, tests_origin=tests_origin,
-        )  # fmt: skip
+            entry_point=entry_point,
+            static=static.as_dict() if static else {},
+            execution=execution,
+            tests_origin=tests_origin,
+        )
         verdict, judge_error, _ = await judge_code(
             judge, request=request_text, code=code, evidence=evidence
         )

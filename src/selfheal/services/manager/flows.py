@@ -216,9 +216,11 @@ async def log_rejected(runtime: Runtime, *, body: Any, message: str) -> str:
         task_type = "unknown" if "task_type" in data else "code_generation"
     user_input = data.get("user_input")
     if not isinstance(user_input, str):
-        user_input = body.decode("utf-8", "backslashreplace") if isinstance(body, bytes) else (
-            json.dumps(body, default=str)
-        )  # fmt: skip
+        user_input = (
+            body.decode("utf-8", "backslashreplace")
+            if isinstance(body, bytes)
+            else (json.dumps(body, default=str))
+        )
     row = {
         "request_id": request_id,
         "task_type": task_type,

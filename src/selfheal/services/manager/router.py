@@ -95,29 +95,40 @@ async def prompt_diff(
 
 
 @router.post(
-    "/prompts/{task_type}", response_model=PromptOut, status_code=201, tags=["prompts"],
+    "/prompts/{task_type}",
+    response_model=PromptOut,
+    status_code=201,
+    tags=["prompts"],
     dependencies=ADMIN,
-)  # fmt: skip
+)
 async def create_prompt(task_type: str, body: PromptCreate, session: SessionDep) -> PromptOut:
     """Add a human-written version (active at once unless ``activate`` is false)."""
     if not _valid_task_type(task_type):
         raise HTTPException(422, "task_type must be lowercase letters, digits and underscores")
     return await prompt_service.add_human_version(
-        session, task_type=task_type, content=body.content, reason=body.reason,
+        session,
+        task_type=task_type,
+        content=body.content,
+        reason=body.reason,
         activate=body.activate,
-    )  # fmt: skip
+    )
 
 
 @router.post(
-    "/prompts/{task_type}/rollback", response_model=PromptOut, tags=["prompts"],
+    "/prompts/{task_type}/rollback",
+    response_model=PromptOut,
+    tags=["prompts"],
     dependencies=ADMIN,
-)  # fmt: skip
+)
 async def rollback_prompt(task_type: str, body: RollbackRequest, session: SessionDep) -> PromptOut:
     """Re-activate an earlier version (default: the one live before the current)."""
     return await prompt_service.rollback(
-        session, task_type=task_type, to_version=body.to_version, reason=body.reason,
+        session,
+        task_type=task_type,
+        to_version=body.to_version,
+        reason=body.reason,
         trigger=body.trigger,
-    )  # fmt: skip
+    )
 
 
 @router.get("/optimizations", response_model=list[OptimizationRunOut], tags=["optimizations"])
@@ -131,9 +142,11 @@ async def list_optimizations(
 
 
 @router.post(
-    "/optimizations/run", response_model=OptimizationPassOut, tags=["optimizations"],
+    "/optimizations/run",
+    response_model=OptimizationPassOut,
+    tags=["optimizations"],
     dependencies=ADMIN,
-)  # fmt: skip
+)
 async def run_optimization(
     body: OptimizationRequest, optimizer: OptimizerDep
 ) -> OptimizationPassOut:
@@ -145,9 +158,11 @@ async def run_optimization(
 
 
 @router.post(
-    "/optimizations/{run_id}/{decision}", response_model=OptimizationRunOut,
-    tags=["optimizations"], dependencies=ADMIN,
-)  # fmt: skip
+    "/optimizations/{run_id}/{decision}",
+    response_model=OptimizationRunOut,
+    tags=["optimizations"],
+    dependencies=ADMIN,
+)
 async def decide_optimization(
     run_id: str,
     decision: Literal["approve", "reject"],

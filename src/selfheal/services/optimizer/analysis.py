@@ -100,11 +100,10 @@ async def analyse(
     current_prompt: str,
     counts: dict[str, int],
     examples: list[dict[str, Any]],
-    settings: OptimizerSettings | None = None,
+    settings: OptimizerSettings,
 ) -> tuple[FailureAnalysis, int]:
     """The LLM's structured root causes for the failures shown (inputs marked as data), in a
     request clipped to fit ``settings.context_tokens``."""
-    settings = settings or OptimizerSettings()
     message, _ = fit(
         lambda kept: analyst_message(
             task_type=task_type, current_prompt=current_prompt, counts=counts, examples=kept

@@ -48,8 +48,13 @@ def clip_example(example: dict[str, Any]) -> dict[str, Any]:
 
 def ensure_fits(message: str, *, system: str, context_tokens: int, reply_tokens: int) -> None:
     """Raise ``RequestTooLarge`` unless ``message`` fits beside the system prompt and reply."""
-    fit(lambda _: message, [], system=system, context_tokens=context_tokens,
-        reply_tokens=reply_tokens)  # fmt: skip
+    fit(
+        lambda _: message,
+        [],
+        system=system,
+        context_tokens=context_tokens,
+        reply_tokens=reply_tokens,
+    )
 
 
 def fit(

@@ -48,11 +48,10 @@ async def propose(
     current_prompt: str,
     analysis: FailureAnalysis,
     k: int,
-    settings: OptimizerSettings | None = None,
+    settings: OptimizerSettings,
 ) -> tuple[list[PromptPatch], int]:
     """Up to ``k`` distinct candidate prompts and the number of LLM calls spent. A variant
     whose reply stays malformed after the repair is skipped, not fatal."""
-    settings = settings or OptimizerSettings()
     patches: list[PromptPatch] = []
     calls = 0
     for variant in range(k):
@@ -61,9 +60,11 @@ async def propose(
             current_prompt=current_prompt, analysis=analysis, earlier=earlier
         )
         ensure_fits(
-            message, system=OPTIMIZER_SYSTEM, context_tokens=settings.context_tokens,
+            message,
+            system=OPTIMIZER_SYSTEM,
+            context_tokens=settings.context_tokens,
             reply_tokens=settings.llm_max_tokens,
-        )  # fmt: skip
+        )
         before = client.usage.calls
         try:
             edit, _ = await client.generate_json(

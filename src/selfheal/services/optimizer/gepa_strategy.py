@@ -72,12 +72,19 @@ class SelfhealAdapter:
         self, candidate: dict[str, str], eval_batch: Any, components_to_update: list[str]
     ) -> Mapping[str, Sequence[Mapping[str, Any]]]:
         records = [
-            {"Inputs": {"user_input": o.user_input}, "Generated Outputs": o.output_excerpt,
-             "Feedback": {"category": o.category, "score": o.score, "failed_tests": o.failed_tests,
-                          "entry_point_defined": o.entry_point_defined}}
+            {
+                "Inputs": {"user_input": o.user_input},
+                "Generated Outputs": o.output_excerpt,
+                "Feedback": {
+                    "category": o.category,
+                    "score": o.score,
+                    "failed_tests": o.failed_tests,
+                    "entry_point_defined": o.entry_point_defined,
+                },
+            }
             for o in (eval_batch.trajectories or [])
             if not o.passed
-        ]  # fmt: skip
+        ]
         return {COMPONENT: records}
 
     def propose_new_texts(
@@ -87,23 +94,30 @@ class SelfhealAdapter:
         components_to_update: list[str],
     ) -> dict[str, str]:
         examples = [
-            {"category": r["Feedback"]["category"], "user_input": r["Inputs"]["user_input"],
-             "score": r["Feedback"]["score"], "failed_tests": r["Feedback"]["failed_tests"],
-             "output_excerpt": r["Generated Outputs"],
-             "entry_point_defined": r["Feedback"]["entry_point_defined"]}
+            {
+                "category": r["Feedback"]["category"],
+                "user_input": r["Inputs"]["user_input"],
+                "score": r["Feedback"]["score"],
+                "failed_tests": r["Feedback"]["failed_tests"],
+                "output_excerpt": r["Generated Outputs"],
+                "entry_point_defined": r["Feedback"]["entry_point_defined"],
+            }
             for r in reflective_dataset.get(COMPONENT, [])
-        ]  # fmt: skip
+        ]
         counts: dict[str, int] = {}
         for ex in examples:
             counts[str(ex["category"])] = counts.get(str(ex["category"]), 0) + 1
         current = candidate[COMPONENT]
         analysis, calls = self._wait(
             analysis_mod.analyse(
-                self.deps.analyst, task_type=self.task_type, current_prompt=current, counts=counts,
+                self.deps.analyst,
+                task_type=self.task_type,
+                current_prompt=current,
+                counts=counts,
                 examples=analysis_mod.representative(examples, self.deps.settings.max_examples),
                 settings=self.deps.settings,
             )
-        )  # fmt: skip
+        )
         patches, more = self._wait(
             propose(
                 self.deps.optimizer,
@@ -149,9 +163,13 @@ async def gepa_search(
         outcomes = adapter.evaluated.get(prompt) or []
         if len(outcomes) < len(items):  # GEPA saw a minibatch only: score it on the whole set
             outcomes = await replay_all(
-                deps.replayer, task_type, items, prompt=prompt,
-                concurrency=deps.settings.replay_concurrency, timeout_s=deps.settings.replay_timeout_s,
-            )  # fmt: skip
+                deps.replayer,
+                task_type,
+                items,
+                prompt=prompt,
+                concurrency=deps.settings.replay_concurrency,
+                timeout_s=deps.settings.replay_timeout_s,
+            )
         entry = Candidate(prompt, outcomes, "gepa")
         result.records.append(record(f"gepa candidate {index}", index, entry))
         if result.best is None or sum(o.score for o in outcomes) > sum(

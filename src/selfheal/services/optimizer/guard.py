@@ -49,30 +49,57 @@ def task_identifiers(entry_points: Iterable[str | None]) -> set[str]:
 # dangerous APIs, commands and URLs are refused even in a "never use ..." sentence (a prompt
 # needs none of them), the phrasings unless the sentence negates them.
 _ALWAYS_HARMFUL = (
-    (re.compile(r"\b(os\.(system|popen|exec\w*|spawn\w*|fork)|subprocess|pty\.spawn|__import__|"
-                r"ctypes|rm\s+-rf|curl\s|wget\s|/bin/(ba)?sh|nc\s+-|base64\s+-d)", re.I),
-     "tells the model to run commands"),
-    (re.compile(r"(https?|ftp)://|\b(socket\.|urllib|requests\.(get|post)|http\.client|"
-                r"\d{1,3}(\.\d{1,3}){3}(:\d+)?\b)", re.I),
-     "tells the model to reach the network"),
-)  # fmt: skip
+    (
+        re.compile(
+            r"\b(os\.(system|popen|exec\w*|spawn\w*|fork)|subprocess|pty\.spawn|__import__|"
+            r"ctypes|rm\s+-rf|curl\s|wget\s|/bin/(ba)?sh|nc\s+-|base64\s+-d)",
+            re.I,
+        ),
+        "tells the model to run commands",
+    ),
+    (
+        re.compile(
+            r"(https?|ftp)://|\b(socket\.|urllib|requests\.(get|post)|http\.client|"
+            r"\d{1,3}(\.\d{1,3}){3}(:\d+)?\b)",
+            re.I,
+        ),
+        "tells the model to reach the network",
+    ),
+)
 _HARMFUL_PHRASES = (
-    (re.compile(r"\b(run|execute|invoke)\b[^.]{0,40}\b(shell|command|script|binary)", re.I),
-     "tells the model to run commands"),
-    (re.compile(r"\b(download|upload|exfiltrat\w*|send\b[^.]{0,30}\bto\b[^.]{0,30}\b(server|url|"
-                r"endpoint|address|host))", re.I),
-     "tells the model to reach the network"),
-    (re.compile(r"\b(always|only)\b[^.]{0,30}\b(answer|reply|respond|return|output|print)\w*\b"
-                r"[^.]{0,30}\b(this|the following|the same|fixed|verbatim)\b[^.]{0,20}\b(code|answer|text|"
-                r"output|string|reply|snippet|program)|"
-                r"\bfixed (code|answer|output|reply)|\bhard-?cod\w*|\bregardless of the (request|task|"
-                r"input|question)", re.I),
-     "tells the model to give a fixed answer"),
-    (re.compile(r"\b(reveal|print|show|repeat|output|leak|disclose|include)\w*\b[^.]{0,40}\b(system "
-                r"prompt|previous prompt|these instructions|your instructions|prompt history|api "
-                r"key|secret|password|token|environment variable)", re.I),
-     "tells the model to reveal prompts or secrets"),
-)  # fmt: skip
+    (
+        re.compile(r"\b(run|execute|invoke)\b[^.]{0,40}\b(shell|command|script|binary)", re.I),
+        "tells the model to run commands",
+    ),
+    (
+        re.compile(
+            r"\b(download|upload|exfiltrat\w*|send\b[^.]{0,30}\bto\b[^.]{0,30}\b(server|url|"
+            r"endpoint|address|host))",
+            re.I,
+        ),
+        "tells the model to reach the network",
+    ),
+    (
+        re.compile(
+            r"\b(always|only)\b[^.]{0,30}\b(answer|reply|respond|return|output|print)\w*\b"
+            r"[^.]{0,30}\b(this|the following|the same|fixed|verbatim)\b[^.]{0,20}\b(code|answer|text|"
+            r"output|string|reply|snippet|program)|"
+            r"\bfixed (code|answer|output|reply)|\bhard-?cod\w*|\bregardless of the (request|task|"
+            r"input|question)",
+            re.I,
+        ),
+        "tells the model to give a fixed answer",
+    ),
+    (
+        re.compile(
+            r"\b(reveal|print|show|repeat|output|leak|disclose|include)\w*\b[^.]{0,40}\b(system "
+            r"prompt|previous prompt|these instructions|your instructions|prompt history|api "
+            r"key|secret|password|token|environment variable)",
+            re.I,
+        ),
+        "tells the model to reveal prompts or secrets",
+    ),
+)
 _NEGATION = re.compile(
     r"\b(never|not|no|don't|do not|must not|avoid|without|refuse|forbid\w*)\b", re.I
 )

@@ -100,10 +100,12 @@ class HttpReplayer:
         rid = f"replay-{uuid.uuid4()}"
         task = await self.worker.run_task(
             TaskRequest(
-                request_id=rid, task_type=task_type, refined_input=item.refined_input,
+                request_id=rid,
+                task_type=task_type,
+                refined_input=item.refined_input,
                 prompt_content=prompt,
             )
-        )  # fmt: skip
+        )
         ev = await self.evaluator.evaluate(
             EvaluateRequest(
                 request_id=rid,

@@ -68,8 +68,7 @@ def rejected_record(
     label: str, round_no: int, prompt: str, source: str, why: str
 ) -> dict[str, Any]:
     """A candidate refused before replay (copied task text, empty, too long ...)."""
-    return {"label": label, "round": round_no, "source": source, "prompt": prompt,
-            "rejected": why}  # fmt: skip
+    return {"label": label, "round": round_no, "source": source, "prompt": prompt, "rejected": why}
 
 
 @dataclass
@@ -105,9 +104,12 @@ class _Search:
             return False
         self.seen.add(text)
         why = rejection(
-            text, incumbent=self.inputs.incumbent, task_texts=self.texts,
-            identifiers=self.identifiers, max_chars=self.settings.max_prompt_chars,
-        )  # fmt: skip
+            text,
+            incumbent=self.inputs.incumbent,
+            task_texts=self.texts,
+            identifiers=self.identifiers,
+            max_chars=self.settings.max_prompt_chars,
+        )
         if why is not None:
             self.result.records.append(rejected_record(label, round_no, text, source, why))
             return False
@@ -116,9 +118,13 @@ class _Search:
     async def replay(self, cand_prompt: str) -> list[ReplayOutcome]:
         self.result.replays += len(self.inputs.items)
         return await replay_all(
-            self.deps.replayer, self.inputs.task_type, self.inputs.items, prompt=cand_prompt,
-            concurrency=self.settings.replay_concurrency, timeout_s=self.settings.replay_timeout_s,
-        )  # fmt: skip
+            self.deps.replayer,
+            self.inputs.task_type,
+            self.inputs.items,
+            prompt=cand_prompt,
+            concurrency=self.settings.replay_concurrency,
+            timeout_s=self.settings.replay_timeout_s,
+        )
 
     def consider(self, cand: Candidate, *, label: str, round_no: int) -> None:
         self.result.records.append(record(label, round_no, cand))
@@ -143,17 +149,21 @@ async def reflective_search(deps: OptimizerDeps, inputs: SearchInputs) -> Search
             break
         if search.admit(old.content, label=label, round_no=0, source="history"):
             outcomes = await search.replay(old.content)
-            search.consider(Candidate(old.content, outcomes, old.rationale, "history"),
-                            label=label, round_no=0)  # fmt: skip
+            search.consider(
+                Candidate(old.content, outcomes, old.rationale, "history"), label=label, round_no=0
+            )
         del index
     parent_prompt, current = inputs.incumbent, inputs.analysis
     for round_no in range(1, settings.refine_rounds + 1):
         if search.perfect() or search.out_of_budget():
             break
         patches, calls = await propose(
-            deps.optimizer, current_prompt=parent_prompt, analysis=current,
-            k=settings.candidates, settings=settings,
-        )  # fmt: skip
+            deps.optimizer,
+            current_prompt=parent_prompt,
+            analysis=current,
+            k=settings.candidates,
+            settings=settings,
+        )
         search.result.llm_calls += calls
         round_best: Candidate | None = None
         for index, patch in enumerate(patches):
@@ -178,8 +188,12 @@ async def reflective_search(deps: OptimizerDeps, inputs: SearchInputs) -> Search
         parent_prompt = round_best.prompt
         counts, examples = analysis_mod.summarize_replay(round_best.outcomes, settings.max_examples)
         current, calls = await analysis_mod.analyse(
-            deps.analyst, task_type=inputs.task_type, current_prompt=parent_prompt,
-            counts=counts, examples=examples, settings=settings,
-        )  # fmt: skip
+            deps.analyst,
+            task_type=inputs.task_type,
+            current_prompt=parent_prompt,
+            counts=counts,
+            examples=examples,
+            settings=settings,
+        )
         search.result.llm_calls += calls
     return search.result

@@ -88,8 +88,12 @@ class Watcher:
 
     async def _loop(self) -> None:
         interval = self.deps.settings.watch_interval_s
-        log.info("optimizer watcher started (every %.1f s, threshold %d failures in %d min)",
-                 interval, self.deps.settings.failure_threshold, self.deps.settings.lookback_minutes)  # fmt: skip
+        log.info(
+            "optimizer watcher started (every %.1f s, threshold %d failures in %d min)",
+            interval,
+            self.deps.settings.failure_threshold,
+            self.deps.settings.lookback_minutes,
+        )
         while not self._stopping:
             started = time.monotonic()
             try:

@@ -80,8 +80,13 @@ class AnthropicServer(ProtocolServer):
             schema = tools[tool].get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
                 raise BadRequest("tools.0.input_schema: must be a JSON schema of type object")
-        return Exchange(model=model, system=system, prompt=prompt, json_schema=schema,
-                        options={"tool": tool, "max_tokens": body["max_tokens"]})  # fmt: skip
+        return Exchange(
+            model=model,
+            system=system,
+            prompt=prompt,
+            json_schema=schema,
+            options={"tool": tool, "max_tokens": body["max_tokens"]},
+        )
 
     @staticmethod
     def _render(exchange: Exchange, text: str) -> dict[str, Any]:
@@ -94,8 +99,14 @@ class AnthropicServer(ProtocolServer):
             except ValueError:
                 data = None
             if isinstance(data, dict):  # a model that does not comply answers in text
-                content = [{"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}",
-                            "name": tool, "input": data}]  # fmt: skip
+                content = [
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                        "name": tool,
+                        "input": data,
+                    }
+                ]
                 stop_reason = "tool_use"
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",

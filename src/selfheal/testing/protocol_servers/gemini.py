@@ -46,8 +46,9 @@ class GeminiServer(ProtocolServer):
 
     def unauthorized(self, request: web.Request) -> web.Response:
         # Google answers a bad key with 400 INVALID_ARGUMENT / API_KEY_INVALID.
-        return self.error(400, "API key not valid. Please pass a valid API key.",
-                          reason="API_KEY_INVALID")  # fmt: skip
+        return self.error(
+            400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"
+        )
 
     def error(
         self,
@@ -59,11 +60,20 @@ class GeminiServer(ProtocolServer):
     ) -> web.Response:
         details: list[dict[str, Any]] = []
         if reason:
-            details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                            "reason": reason, "domain": "googleapis.com"})  # fmt: skip
+            details.append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": reason,
+                    "domain": "googleapis.com",
+                }
+            )
         if retry_after is not None:
-            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                            "retryDelay": f"{retry_after:g}s"})  # fmt: skip
+            details.append(
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{retry_after:g}s",
+                }
+            )
         error: dict[str, Any] = {
             "code": status,
             "message": message,
@@ -99,8 +109,9 @@ class GeminiServer(ProtocolServer):
         schema = None
         if config.get("responseMimeType") == "application/json":
             schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
-        return Exchange(model=model, system=system, prompt=prompt, json_schema=schema,
-                        options=dict(config))  # fmt: skip
+        return Exchange(
+            model=model, system=system, prompt=prompt, json_schema=schema, options=dict(config)
+        )
 
     @staticmethod
     def _render(exchange: Exchange, text: str) -> dict[str, Any]:

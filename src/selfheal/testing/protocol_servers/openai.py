@@ -90,8 +90,12 @@ class OpenAIServer(ProtocolServer):
         system, prompt = [], ""
         for m in messages:
             if not isinstance(m, dict) or m.get("role") not in (
-                "system", "developer", "user", "assistant", "tool"
-            ):  # fmt: skip
+                "system",
+                "developer",
+                "user",
+                "assistant",
+                "tool",
+            ):
                 raise BadRequest("each message needs a valid 'role'")
             text = _text_content(m.get("content", ""))
             if m["role"] in ("system", "developer"):
@@ -108,9 +112,17 @@ class OpenAIServer(ProtocolServer):
                 schema = spec.get("schema") or {}
             elif fmt.get("type") == "json_object":
                 schema = {}
-        return Exchange(model=model, system="\n".join(system), prompt=prompt, json_schema=schema,
-                        options={k: body[k] for k in ("temperature", "max_tokens",
-                                                      "max_completion_tokens") if k in body})  # fmt: skip
+        return Exchange(
+            model=model,
+            system="\n".join(system),
+            prompt=prompt,
+            json_schema=schema,
+            options={
+                k: body[k]
+                for k in ("temperature", "max_tokens", "max_completion_tokens")
+                if k in body
+            },
+        )
 
     @staticmethod
     def _render(exchange: Exchange, text: str) -> dict[str, Any]:

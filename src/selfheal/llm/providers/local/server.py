@@ -43,11 +43,26 @@ class ServerConfig:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "selfheal.llm.providers.local.server",
-            "--model", str(self.model_path), "--alias", self.alias, "--host", self.host,
-            "--port", str(self.port), "--ctx", str(self.n_ctx), "--parallel", str(self.parallel),
-            "--threads", str(self.threads), "--parent-pid", str(os.getpid()),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "selfheal.llm.providers.local.server",
+            "--model",
+            str(self.model_path),
+            "--alias",
+            self.alias,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ctx",
+            str(self.n_ctx),
+            "--parallel",
+            str(self.parallel),
+            "--threads",
+            str(self.threads),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
 
 
 def probe(url: str, timeout: float = 2.0, alias: str | None = None) -> str:
@@ -182,15 +197,18 @@ class ModelServer:
             lived = time.monotonic() - self._started_at
             fast_deaths = fast_deaths + 1 if lived < 60 else 0
             if fast_deaths > 5:
-                log.error("the model server died %d times in a row at start-up; giving up",
-                          fast_deaths)  # fmt: skip
+                log.error(
+                    "the model server died %d times in a row at start-up; giving up", fast_deaths
+                )
                 self.state = "failed"
                 return
             delay = min(30.0, 0.5 * 2 ** max(0, fast_deaths - 1))
             log.warning(
                 "the model server exited with code %s after %.0f s; restarting in %.1f s",
-                code, lived, delay,
-            )  # fmt: skip
+                code,
+                lived,
+                delay,
+            )
             self.state = "restarting"
             if self._stopping.wait(delay):
                 return

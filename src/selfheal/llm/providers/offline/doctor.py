@@ -53,8 +53,12 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         prose = any(_PROSE.search(str(e.get("output_excerpt", ""))) for e in seen("syntax_error"))
         why = "code is mixed with explanatory prose" if prose else "the code does not parse"
         causes.append(_cause("syntax_error", why, FENCED))
-    chatty = [e for e in examples if e.get("category") in ("test_failure", "runtime_error")
-              and _PROSE.search(str(e.get("output_excerpt", "")))]  # fmt: skip
+    chatty = [
+        e
+        for e in examples
+        if e.get("category") in ("test_failure", "runtime_error")
+        and _PROSE.search(str(e.get("output_excerpt", "")))
+    ]
     if chatty and not counts.get("no_code"):
         # code wrapped in small talk: the prompt asks for conversation, not for code
         causes.append(_cause("format", "answers wrap the code in conversational prose", FENCED))

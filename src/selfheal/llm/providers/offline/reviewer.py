@@ -31,8 +31,11 @@ def _is_stub(code: str) -> bool:
             continue
         if any("abstractmethod" in ast.unparse(d) for d in node.decorator_list):
             continue
-        body = [s for s in node.body
-                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]  # fmt: skip
+        body = [
+            s
+            for s in node.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
         if all(isinstance(s, ast.Pass) for s in body) or any(
             isinstance(s, ast.Raise) and "NotImplementedError" in ast.unparse(s) for s in body
         ):

@@ -101,9 +101,13 @@ async def version_events(session: AsyncSession, *, since: datetime) -> list[dict
     runs = (
         await session.execute(
             select(
-                OptimizationRun.task_type, OptimizationRun.kind, OptimizationRun.trigger,
-                OptimizationRun.decision, OptimizationRun.decision_reason,
-                OptimizationRun.new_version, OptimizationRun.finished_at,
+                OptimizationRun.task_type,
+                OptimizationRun.kind,
+                OptimizationRun.trigger,
+                OptimizationRun.decision,
+                OptimizationRun.decision_reason,
+                OptimizationRun.new_version,
+                OptimizationRun.finished_at,
             )
             .where(
                 OptimizationRun.decision.in_(VERSION_CHANGES),
@@ -112,7 +116,7 @@ async def version_events(session: AsyncSession, *, since: datetime) -> list[dict
             )
             .order_by(OptimizationRun.finished_at)
         )
-    ).all()  # fmt: skip
+    ).all()
     events = [
         {
             "task_type": r.task_type,
@@ -126,14 +130,15 @@ async def version_events(session: AsyncSession, *, since: datetime) -> list[dict
     ]
     people = (
         await session.execute(
-            select(Prompt.task_type, Prompt.version, Prompt.author, Prompt.reason, Prompt.created_at)
-            .where(
+            select(
+                Prompt.task_type, Prompt.version, Prompt.author, Prompt.reason, Prompt.created_at
+            ).where(
                 Prompt.author.in_((PromptAuthor.SEED.value, PromptAuthor.HUMAN.value)),
                 Prompt.activated_at.is_not(None),
                 Prompt.created_at >= since,
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     events += [
         {
             "task_type": p.task_type,
@@ -167,15 +172,25 @@ def _request_columns() -> list[Any]:
         + case((and_(_LOG.code.is_not(None), judge_skipped.is_(None)), 1), else_=0)
     )
     return [
-        _LOG.id, _LOG.request_id, _LOG.task_type, _LOG.status, _LOG.evaluation_passed,
-        _LOG.evaluation_score, _LOG.failure_category, _LOG.prompt_version, _LOG.provider,
-        _LOG.model, _LOG.input_tokens, _LOG.output_tokens, _LOG.latency_total_ms,
+        _LOG.id,
+        _LOG.request_id,
+        _LOG.task_type,
+        _LOG.status,
+        _LOG.evaluation_passed,
+        _LOG.evaluation_score,
+        _LOG.failure_category,
+        _LOG.prompt_version,
+        _LOG.provider,
+        _LOG.model,
+        _LOG.input_tokens,
+        _LOG.output_tokens,
+        _LOG.latency_total_ms,
         _LOG.created_at,
         _excerpt(_LOG.user_input).label("input_excerpt"),
         _excerpt(_LOG.worker_output).label("output_excerpt"),
         _excerpt(_LOG.error).label("error_excerpt"),
         cast(llm_calls, Integer).label("llm_calls"),
-    ]  # fmt: skip
+    ]
 
 
 def _excerpt(column: Any) -> ColumnElement[str]:

@@ -100,14 +100,22 @@ async def dashboard(
     await require_dashboard_key(request, runtime)
 
     context = await page.gather(
-        session, hours=hours, runs_offset=runs_offset, failures_before=failures_before,
+        session,
+        hours=hours,
+        runs_offset=runs_offset,
+        failures_before=failures_before,
         requests_before=requests_before,
-    )  # fmt: skip
+    )
     chart = context.pop("chart")
     return _render(
-        "dashboard.html", version=__version__, hours=hours, refresh_s=refresh,
-        page_size=page.PAGE_SIZE, chart_json=_script_json(chart), **context,
-    )  # fmt: skip
+        "dashboard.html",
+        version=__version__,
+        hours=hours,
+        refresh_s=refresh,
+        page_size=page.PAGE_SIZE,
+        chart_json=_script_json(chart),
+        **context,
+    )
 
 
 @router.get("/diff", response_class=HTMLResponse, dependencies=guarded)
