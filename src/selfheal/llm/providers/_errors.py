@@ -16,11 +16,13 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 from selfheal.core.errors import LLMError
-from selfheal.llm.base import ProviderRejected, ProviderUnavailable, RateLimited
+from selfheal.llm.base import ProviderRejected, ProviderTimeout, ProviderUnavailable, RateLimited
 
 _REDACTED = "***"
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -105,3 +107,31 @@ def status_error(
     if status in (408, 409) or status >= 500:
         return ProviderUnavailable(text)
     return ProviderRejected(text)
+
+
+@contextmanager
+def mapped_sdk_errors(
+    provider: str, sdk: ModuleType, *, timeout_s: float, where: object, secret: str | None
+) -> Iterator[None]:
+    """One mapping table for the SDKs that share an exception family (``openai`` and
+    ``anthropic``: APITimeoutError, APIConnectionError, APIStatusError,
+    APIResponseValidationError), as httpx's ``map_exceptions`` does for its transports."""
+    try:
+        yield
+    except sdk.APITimeoutError as exc:
+        raise ProviderTimeout(f"{provider} did not answer within {timeout_s:g} s") from exc
+    except sdk.APIConnectionError as exc:
+        raise ProviderUnavailable(
+            redact(f"{provider} is unreachable at {where}: {exc}", secret)
+        ) from exc
+    except sdk.APIStatusError as exc:
+        raise status_error(
+            provider,
+            exc.status_code,
+            exc.message,
+            headers=exc.response.headers,
+            body=exc.body,
+            secret=secret,
+        ) from exc
+    except sdk.APIResponseValidationError as exc:
+        raise ProviderUnavailable(f"{provider} sent a reply the SDK could not read: {exc}") from exc

@@ -9,20 +9,14 @@ a placeholder goes out when none is configured.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any, ClassVar
 
 import openai
 from openai import AsyncOpenAI
 
-from selfheal.llm.base import (
-    KEYLESS_PLACEHOLDER,
-    LLMRequest,
-    LLMResponse,
-    Provider,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
-from selfheal.llm.providers._errors import redact, status_error
+from selfheal.llm.base import LLMRequest, LLMResponse
+from selfheal.llm.providers._sdk import SDKProvider
 from selfheal.llm.registry import register_provider
 
 
@@ -32,20 +26,10 @@ def _schema_name(schema: dict[str, Any]) -> str:
 
 
 @register_provider
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider[AsyncOpenAI]):
     name: ClassVar[str] = "openai"
-
-    def __init__(
-        self, *, model: str, api_key: str | None, base_url: str | None, timeout_s: float
-    ) -> None:
-        super().__init__(model=model, api_key=api_key, base_url=base_url, timeout_s=timeout_s)
-        # max_retries=0: LLMClient owns retries, backoff and the circuit breaker.
-        self._client = AsyncOpenAI(
-            api_key=api_key or KEYLESS_PLACEHOLDER,
-            base_url=base_url,
-            timeout=timeout_s,
-            max_retries=0,
-        )
+    sdk: ClassVar[ModuleType] = openai
+    client_class: ClassVar[type[Any]] = AsyncOpenAI
 
     def _request_body(self, request: LLMRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -74,25 +58,8 @@ class OpenAIProvider(Provider):
         return body
 
     async def generate(self, request: LLMRequest) -> LLMResponse:
-        try:
+        with self.sdk_errors():
             completion = await self._client.chat.completions.create(**self._request_body(request))
-        except openai.APITimeoutError as exc:
-            raise ProviderTimeout(f"openai did not answer within {self.timeout_s:g} s") from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderUnavailable(
-                redact(f"openai is unreachable at {self._client.base_url}: {exc}", self._api_key)
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise status_error(
-                self.name,
-                exc.status_code,
-                exc.message,
-                headers=exc.response.headers,
-                body=exc.body,
-                secret=self._api_key,
-            ) from exc
-        except openai.APIResponseValidationError as exc:
-            raise ProviderUnavailable(f"openai sent a reply the SDK could not read: {exc}") from exc
         text = ""
         if completion.choices:
             text = completion.choices[0].message.content or ""
@@ -110,6 +77,3 @@ class OpenAIProvider(Provider):
                 else None,
             },
         )
-
-    async def aclose(self) -> None:
-        await self._client.close()
