@@ -1,6 +1,10 @@
 """Run the whole system on one machine: migrations, the three services as processes, the
 local model server when a role uses ``LLM_PROVIDER=local``, and the optimizer watcher in
-this process (used by `selfheal up` and `selfheal demo`)."""
+this process (used by `selfheal up` and `selfheal demo`).
+
+The stack never edits this process's environment: its services get theirs from
+``child_environment()``, and what runs here (the watcher, the model server's supervisor)
+reads ``Stack.settings``, the same values as one validated Settings object."""
 
 from __future__ import annotations
 
@@ -11,15 +15,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
-from selfheal.core.config import get_settings
+from selfheal.core.config import Settings, get_settings
 from selfheal.db import migrate
 from selfheal.llm.base import Role
 from selfheal.llm.providers.local.models import DEFAULT_MODEL, Progress, resolve_model
@@ -48,6 +54,28 @@ class StackConfig:
     watcher: bool = True
     log_dir: Path | None = None
     model_port: int | None = None  # the local model server's; default LLM_LOCAL_PORT
+    # A provider (and model) of this stack's own, with none of the environment's LLM key,
+    # URL or model; None: the environment's LLM settings as they are.
+    llm_provider: str | None = None
+    llm_model: str | None = None
+    # False: a database of the stack's own (``database_url`` or a file in the data dir),
+    # whatever DATABASE_URL says.
+    environment_database: bool = True
+
+    @classmethod
+    def scratch(cls, prefix: str, *, base_port: int, **fields: Any) -> StackConfig:
+        """A throwaway stack (the demo, the benchmarks): a fresh temporary data directory
+        with its logs, its own database, ports ``base_port`` to ``base_port + 2``."""
+        data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        return cls(
+            manager_port=base_port,
+            worker_port=base_port + 1,
+            evaluator_port=base_port + 2,
+            data_dir=data_dir,
+            log_dir=data_dir / "logs",
+            environment_database=False,
+            **fields,
+        )
 
     def url(self, service: str) -> str:
         port = {
@@ -74,9 +102,10 @@ class Stack:
     _log_files: list[BinaryIO] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
+        """The variables this stack sets for its services (on top of the environment)."""
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        url = cfg.database_url or os.environ.get("DATABASE_URL")
+        url = cfg.database_url or (get_settings().db.url if cfg.environment_database else None)
         if not url:
             url = f"sqlite+aiosqlite:///{(cfg.data_dir / 'selfheal.db').resolve()}"
         env = {
@@ -88,12 +117,48 @@ class Stack:
         }
         if cfg.model_port is not None:
             env["LLM_LOCAL_PORT"] = str(cfg.model_port)
+        if cfg.llm_provider is not None:
+            env["LLM_PROVIDER"] = cfg.llm_provider
+            if cfg.llm_model:
+                env["LLM_MODEL"] = cfg.llm_model
         return env
+
+    def _unset(self) -> tuple[str, ...]:
+        """The environment's variables this stack's services must not see."""
+        if self.config.llm_provider is None:
+            return ()
+        return ("LLM_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
+
+    def child_environment(self) -> dict[str, str]:
+        """The whole environment of a service process of this stack."""
+        unset = self._unset()
+        inherited = {k: v for k, v in os.environ.items() if k not in unset}
+        return {**inherited, **self.environment()}
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings this stack's services run with, for what runs in this process."""
+        base, env, cfg = get_settings(), self.environment(), self.config
+        llm: dict[str, Any] = {}
+        if cfg.model_port is not None:
+            llm["local_port"] = cfg.model_port
+        if cfg.llm_provider is not None:
+            llm |= {"provider": cfg.llm_provider, "model": cfg.llm_model or None}
+            llm |= {"api_key": None, "base_url": None}
+        return base.with_changes(
+            db={"url": env["DATABASE_URL"], "data_dir": cfg.data_dir.resolve()},
+            llm=llm,
+            service={
+                "worker_url": env["WORKER_URL"],
+                "evaluator_url": env["EVALUATOR_URL"],
+                "manager_url": env["MANAGER_URL"],
+            },
+        )
 
     def local_model(self) -> str | None:
         """The model the local server must load, or None when no role needs one here (no
         role uses ``local``, or ``LLM_BASE_URL`` points it at a server run elsewhere)."""
-        llm = get_settings().llm
+        llm = self.settings.llm
         for role in Role:
             provider, model, _, base_url = role_settings(llm, role)
             if provider == "local" and not base_url:
@@ -104,12 +169,10 @@ class Stack:
         """Resolve (and if needed assemble and verify) the local model; build its supervisor."""
         if self.model_server is not None:
             return self.model_server
-        os.environ.update(self.environment())
-        get_settings.cache_clear()
         model = self.local_model()
         if model is None:
             return None
-        llm = get_settings().llm
+        llm = self.settings.llm
         alias, path = resolve_model(model, llm.models_dir, progress)
         logs = self.config.log_dir or self.config.data_dir
         self.model_server = ModelServer(
@@ -129,9 +192,7 @@ class Stack:
 
     def start_services(self, model_progress: Callable[[float, str], None] | None = None) -> None:
         """Start the model server (if any) and the services together; wait for all of them."""
-        env = self.environment()
-        os.environ.update(env)
-        get_settings.cache_clear()
+        env = self.child_environment()
         server = self.prepare_model_server()
         if server is not None:
             server.start()
@@ -158,9 +219,9 @@ class Stack:
                     "warning",
                     "--no-access-log",
                     "--timeout-graceful-shutdown",
-                    str(get_settings().service.drain_s),
+                    str(self.settings.service.drain_s),
                 ],
-                env={**os.environ, **env},
+                env=env,
                 stdout=out,
                 stderr=out,
             )
@@ -211,7 +272,7 @@ class Stack:
         return dead
 
     async def start_watcher(self) -> Watcher:
-        self.optimizer = open_optimizer(get_settings())
+        self.optimizer = open_optimizer(self.settings)
         self.watcher = Watcher(self.optimizer.deps)
         return self.watcher
 

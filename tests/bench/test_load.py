@@ -14,7 +14,6 @@ import pytest
 
 from selfheal.bench.load import run_load_benchmark
 from selfheal.bench.model_cost import run_model_cost_benchmark
-from selfheal.core.config import get_settings
 from tests.conftest import free_port
 
 
@@ -26,13 +25,13 @@ def _wrk() -> None:
 
 @pytest.fixture(autouse=True)
 def _environment() -> Iterator[None]:
-    """The benchmarks run the stack as `selfheal up` does, which sets its wiring (ports,
-    DATABASE_URL, LLM_*) in this process's environment: restored after each test."""
-    saved = dict(os.environ)
+    """The benchmarks leave this process's environment as they found it."""
+    def ours() -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+    saved = ours()
     yield
-    os.environ.clear()
-    os.environ.update(saved)
-    get_settings.cache_clear()
+    assert ours() == saved
 
 
 def _ports() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import statistics
 import tempfile
 import time
@@ -243,29 +242,18 @@ async def time_page(url: str, *, repeats: int, hours: float) -> dict[str, Any]:
     from selfheal.core.config import get_settings
     from selfheal.services.manager.app import create_app
 
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LLM_PROVIDER")}
-    os.environ.update(DATABASE_URL=url, LLM_PROVIDER="offline")
-    get_settings.cache_clear()
-    try:
-        app = create_app()
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://bench"
-            ) as client,
-        ):
-            path = f"/dashboard?hours={hours}"
-            first = await client.get(path)
-            first.raise_for_status()
-            timing = await _timed(lambda: client.get(path), repeats)
-            return {**timing, "html_kb": round(len(first.content) / 1024, 1)}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+    app = create_app(get_settings().with_changes(db={"url": url}, llm={"provider": "offline"}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        ) as client,
+    ):
+        path = f"/dashboard?hours={hours}"
+        first = await client.get(path)
+        first.raise_for_status()
+        timing = await _timed(lambda: client.get(path), repeats)
+        return {**timing, "html_kb": round(len(first.content) / 1024, 1)}
 
 
 async def _pg_database(server_url: str) -> tuple[str, Callable[[], Awaitable[None]]]:

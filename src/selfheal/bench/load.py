@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,22 +307,17 @@ def run_load_benchmark(
     database_url: str | None = None,
 ) -> dict[str, Any]:
     wrk_binary()
-    for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
-        os.environ.pop(key, None)
-    os.environ["LLM_PROVIDER"] = "offline"  # measures the plumbing, not a model
-    data_dir = Path(tempfile.mkdtemp(prefix="selfheal-load-"))
     stack = Stack(
-        StackConfig(
-            manager_port=base_port,
-            worker_port=base_port + 1,
-            evaluator_port=base_port + 2,
-            data_dir=data_dir,
+        StackConfig.scratch(
+            "selfheal-load-",
+            base_port=base_port,
             watcher=False,
-            log_dir=data_dir / "logs",
             database_url=database_url,
+            llm_provider="offline",  # measures the plumbing, not a model
         )
     )
-    url = database_url or f"sqlite+aiosqlite:///{(data_dir / 'selfheal.db').resolve()}"
+    data_dir = stack.config.data_dir
+    url = stack.settings.db.resolved_url
     stack.start_services()
     system = Chain(
         name="selfheal",

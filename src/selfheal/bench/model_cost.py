@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -69,22 +68,15 @@ def run_model_cost_benchmark(
     output: Path | None,
     database_url: str | None = None,
 ) -> dict[str, Any]:
-    for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
-        os.environ.pop(key, None)
-    os.environ["LLM_PROVIDER"] = provider
-    if model:
-        os.environ["LLM_MODEL"] = model
-    data_dir = Path(tempfile.mkdtemp(prefix="selfheal-cost-"))
     stack = Stack(
-        StackConfig(
-            manager_port=base_port,
-            worker_port=base_port + 1,
-            evaluator_port=base_port + 2,
-            data_dir=data_dir,
+        StackConfig.scratch(
+            "selfheal-cost-",
+            base_port=base_port,
             watcher=False,
-            log_dir=data_dir / "logs",
             database_url=database_url,
             model_port=base_port + 3,
+            llm_provider=provider,
+            llm_model=model,
         )
     )
     stack.start_services()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,14 +13,13 @@ from rich.markup import escape
 from selfheal.cli._common import console, settings
 from selfheal.cli._progress import heal_requests, steps
 from selfheal.cli._status import StatusLine
-from selfheal.core.config import get_settings
 from selfheal.core.logging import configure_logging
 from selfheal.db import migrate as migrate_mod
 from selfheal.stack import APPS, Stack, StackConfig, serve_until_stopped
 
 
-def _banner(stack: Stack, env: dict[str, str]) -> None:
-    cfg = settings()
+def _banner(stack: Stack) -> None:
+    cfg = stack.settings
     manager = stack.config.url("manager")
     provider = cfg.llm.effective_provider
     llm = provider
@@ -39,7 +36,7 @@ def _banner(stack: Stack, env: dict[str, str]) -> None:
         f"[bold green]selfheal is up[/bold green]\n"
         f"  dashboard  {manager}/dashboard\n  API        {manager}/api/v1  (docs {manager}/docs)\n"
         f"  worker     {stack.config.url('worker')}\n  evaluator  {stack.config.url('evaluator')}\n"
-        f"database: {_redact(env['DATABASE_URL'])}   LLM: {escape(llm)}   "
+        f"database: {_redact(cfg.db.resolved_url)}   LLM: {escape(llm)}   "
         f"optimizer watcher: {'on' if stack.config.watcher else 'off'}   (Ctrl-C stops everything)",
         highlight=False,
     )
@@ -127,7 +124,7 @@ def register(app: typer.Typer) -> None:
                 model_port=model_port,
             )
         )
-        env = stack.environment()
+
         try:
             _start(stack)
         except KeyboardInterrupt:
@@ -139,7 +136,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
         status: StatusLine | None = None
         try:
-            _banner(stack, env)  # inside: a Ctrl-C right after start still stops the services
+            _banner(stack)  # inside: a Ctrl-C right after start still stops the services
             status = StatusLine(console, stack.config.url("manager"), settings().service.api_key)
             status.start()
             code = asyncio.run(serve_until_stopped(stack))
@@ -226,35 +223,27 @@ def register(app: typer.Typer) -> None:
         from selfheal.bench.heal import print_summary, run_heal_benchmark
 
         configure_logging("selfheal-demo", "WARNING")
-        for key in ("DATABASE_URL", "LLM_API_KEY", "LLM_BASE_URL"):
-            os.environ.pop(key, None)
-        # The simulator only when asked for: it heals because it was written to; the real
-        # model is what the demo is about.
-        os.environ["LLM_PROVIDER"] = "offline" if offline else "local"
-        if model and not offline:
-            os.environ["LLM_MODEL"] = model
-        get_settings.cache_clear()  # the environment just changed
         cycles = cycles or (2 if offline else 1)
         heldout = heldout if heldout is not None else (None if offline else 3)
         good = good if good is not None else (0 if offline else 3)
-        data_dir = Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
+        # The simulator only when asked for: it heals because it was written to; the real
+        # model is what the demo is about. Its own SQLite file, whatever DATABASE_URL says.
         stack = Stack(
-            StackConfig(
-                manager_port=base_port,
-                worker_port=base_port + 1,
-                evaluator_port=base_port + 2,
-                data_dir=data_dir,
-                log_dir=data_dir / "logs",
+            StackConfig.scratch(
+                "selfheal-demo-",
+                base_port=base_port,
+                llm_provider="offline" if offline else "local",
+                llm_model=None if offline else model,
             )
         )
-        env = stack.environment()
+        data_dir = stack.config.data_dir
         try:
             _start(stack)
         except Exception as exc:
             stack.stop_services()
             console.print(f"[red]could not start: {exc}[/red]")
             raise typer.Exit(1) from exc
-        _banner(stack, env)
+        _banner(stack)
         if offline:
             console.print("[yellow]SIMULATION: the offline model, healed by design[/yellow]")
         else:

@@ -12,7 +12,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -492,6 +492,14 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    def with_changes(self, **sections: dict[str, Any]) -> Settings:
+        """These settings with some fields of some sections changed (``db={"url": ...}``),
+        checked again as one object; no environment variable is touched."""
+        parts = {name: getattr(self, name) for name in type(self).model_fields}
+        for name, fields in sections.items():
+            parts[name] = parts[name].model_copy(update=fields)
+        return Settings(**parts)
 
     @model_validator(mode="after")
     def _calls_wait_for_a_local_model(self) -> Settings:
