@@ -26,6 +26,7 @@ def _wrk() -> None:
 @pytest.fixture(autouse=True)
 def _environment() -> Iterator[None]:
     """The benchmarks leave this process's environment as they found it."""
+
     def ours() -> dict[str, str]:
         return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
 
