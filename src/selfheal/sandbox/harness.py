@@ -987,30 +987,12 @@ def _resolve_exception(where, mirrors):
     return RemoteError
 
 
+# The binary operators a proxy forwards to the value it stands for (and their reflections).
+_ARITHMETIC = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul")
+_SHIFTS_AND_ORDER = ("lshift", "rshift", "lt", "le", "gt", "ge")
 _BINOPS = {
     name: getattr(__import__("operator"), name)
-    for name in (
-        "add",
-        "sub",
-        "mul",
-        "truediv",
-        "floordiv",
-        "mod",
-        "pow",
-        "matmul",
-        "and_",
-        "or_",
-        "xor",
-        "lshift",
-        "rshift",
-        "eq",
-        "ne",
-        "lt",
-        "le",
-        "gt",
-        "ge",
-        "contains",
-    )
+    for name in (*_ARITHMETIC, "and_", "or_", "xor", *_SHIFTS_AND_ORDER, "eq", "ne", "contains")
 }
 _BINOPS["divmod"] = divmod
 _UNOPS = {
@@ -1299,26 +1281,11 @@ class _Proxy:
         return _call_peer(self, "unop", "round")[0]
 
 
-for _name in (
-    "add",
-    "sub",
-    "mul",
-    "truediv",
-    "floordiv",
-    "mod",
-    "pow",
-    "matmul",
-    "lshift",
-    "rshift",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-):
+for _name in (*_ARITHMETIC, *_SHIFTS_AND_ORDER):
     setattr(_Proxy, f"__{_name}__", _binop(_name))
 for _name, _op in (("and", "and_"), ("or", "or_"), ("xor", "xor")):
     setattr(_Proxy, f"__{_name}__", _binop(_op))
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+for _name in _ARITHMETIC:
     setattr(_Proxy, f"__r{_name}__", _binop(_name, reflected=True))
 _Proxy.__divmod__ = _binop("divmod")
 for _name in ("neg", "pos", "abs", "invert"):
