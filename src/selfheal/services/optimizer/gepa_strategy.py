@@ -16,7 +16,13 @@ from selfheal.services.optimizer import analysis as analysis_mod
 from selfheal.services.optimizer.candidates import propose
 from selfheal.services.optimizer.deps import OptimizerDeps
 from selfheal.services.optimizer.replay import ReplayItem, ReplayOutcome, replay_all
-from selfheal.services.optimizer.search import Candidate, SearchResult, record
+from selfheal.services.optimizer.search import (
+    Candidate,
+    CandidateGate,
+    SearchResult,
+    record,
+    rejected_record,
+)
 
 log = logging.getLogger(__name__)
 COMPONENT = "system_prompt"
@@ -32,13 +38,19 @@ class SelfhealAdapter:
     """gepa.GEPAAdapter over replay (evaluate) and our reflection roles (propose_new_texts)."""
 
     def __init__(
-        self, deps: OptimizerDeps, task_type: str, loop: asyncio.AbstractEventLoop
+        self,
+        deps: OptimizerDeps,
+        task_type: str,
+        loop: asyncio.AbstractEventLoop,
+        gate: CandidateGate,
     ) -> None:
         self.deps = deps
         self.task_type = task_type
         self.loop = loop
+        self.gate = gate
         self.llm_calls = 0
         self.evaluated: dict[str, list[ReplayOutcome]] = {}
+        self.rejected: list[dict[str, Any]] = []  # proposals the gate refused, never replayed
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -128,7 +140,15 @@ class SelfhealAdapter:
             )
         )
         self.llm_calls += calls + more
-        return {COMPONENT: patches[0].prompt if patches else current}
+        if not patches:
+            return {COMPONENT: current}
+        proposed = patches[0].prompt
+        why = self.gate.why_not(proposed)
+        if why is not None:  # as the reflective search does: refused before any replay
+            label = f"gepa proposal {len(self.rejected)}"
+            self.rejected.append(rejected_record(label, 0, proposed, "gepa", why))
+            return {COMPONENT: current}
+        return {COMPONENT: proposed}
 
 
 async def gepa_search(
@@ -137,7 +157,8 @@ async def gepa_search(
     """Run GEPA from the incumbent, bounded by the metric-call budget; return its best."""
     from gepa.api import optimize
 
-    adapter = SelfhealAdapter(deps, task_type, asyncio.get_running_loop())
+    gate = CandidateGate(incumbent, items, deps.settings.max_prompt_chars)
+    adapter = SelfhealAdapter(deps, task_type, asyncio.get_running_loop(), gate)
 
     def run() -> Any:
         return optimize(
@@ -155,10 +176,12 @@ async def gepa_search(
         )
 
     outcome = await asyncio.to_thread(run)
-    result = SearchResult(best=None, llm_calls=adapter.llm_calls)
+    result = SearchResult(best=None, llm_calls=adapter.llm_calls, records=adapter.rejected)
     for index, cand in enumerate(outcome.candidates):
         prompt = cand[COMPONENT]
         if prompt.strip() == incumbent.strip():
+            continue
+        if gate.why_not(prompt) is not None:  # never chosen, whatever it scored
             continue
         outcomes = adapter.evaluated.get(prompt) or []
         if len(outcomes) < len(items):  # GEPA saw a minibatch only: score it on the whole set

@@ -83,6 +83,27 @@ class SearchInputs:
     history: list[HistoryCandidate] = field(default_factory=list)
 
 
+class CandidateGate:
+    """What every search (reflection, GEPA) checks a proposed prompt against before it is
+    replayed or chosen: not empty or unchanged, not too long, nothing harmful, no copied
+    request text, no task-specific names (``guard.rejection``)."""
+
+    def __init__(self, incumbent: str, items: list[ReplayItem], max_chars: int) -> None:
+        self.incumbent = incumbent
+        self.texts = [i.user_input for i in items] + [i.refined_input for i in items]
+        self.identifiers = task_identifiers(i.entry_point for i in items)
+        self.max_chars = max_chars
+
+    def why_not(self, prompt: str) -> str | None:
+        return rejection(
+            prompt.strip(),
+            incumbent=self.incumbent,
+            task_texts=self.texts,
+            identifiers=self.identifiers,
+            max_chars=self.max_chars,
+        )
+
+
 class _Search:
     def __init__(self, deps: OptimizerDeps, inputs: SearchInputs) -> None:
         self.deps = deps
@@ -91,8 +112,7 @@ class _Search:
         self.result = SearchResult(best=None)
         self.seen = {inputs.incumbent.strip()}
         self.started = time.monotonic()
-        self.texts = [i.user_input for i in inputs.items] + [i.refined_input for i in inputs.items]
-        self.identifiers = task_identifiers(i.entry_point for i in inputs.items)
+        self.gate = CandidateGate(inputs.incumbent, inputs.items, self.settings.max_prompt_chars)
 
     def out_of_budget(self) -> bool:
         return time.monotonic() - self.started >= self.settings.run_budget_s
@@ -103,13 +123,7 @@ class _Search:
         if text in self.seen:
             return False
         self.seen.add(text)
-        why = rejection(
-            text,
-            incumbent=self.inputs.incumbent,
-            task_texts=self.texts,
-            identifiers=self.identifiers,
-            max_chars=self.settings.max_prompt_chars,
-        )
+        why = self.gate.why_not(text)
         if why is not None:
             self.result.records.append(rejected_record(label, round_no, text, source, why))
             return False
