@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, new_sqlite_database
+from tests.services.evaluator._process import start_evaluator, stop_evaluator
 
 MISSING = "/nonexistent/selfheal-test/bwrap"
 
@@ -37,50 +38,8 @@ def _env(directory: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _wait_health(client: httpx.Client, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            pytest.fail(f"the service exited: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if client.get("/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("the service did not answer /health")
-
-
 def _start_evaluator(directory: Path, **extra: str) -> tuple[subprocess.Popen[bytes], httpx.Client]:
-    port = free_port()
-    log = directory / "evaluator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "selfheal.services.evaluator.app:create_app",
-                "--port",
-                str(port),
-            ],
-            env=_env(directory, **extra),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    _wait_health(client, proc, log)
-    return proc, client
-
-
-def _stop(proc: subprocess.Popen[bytes], client: httpx.Client) -> None:
-    client.close()
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return start_evaluator(_env(directory, **extra), directory / "evaluator.log")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +47,7 @@ def refusing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]
     """An evaluator with default settings on a machine where bubblewrap is missing."""
     proc, client = _start_evaluator(tmp_path_factory.mktemp("refusing"))
     yield client
-    _stop(proc, client)
+    stop_evaluator(proc, client)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +57,7 @@ def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]
         tmp_path_factory.mktemp("opted-in"), SANDBOX_MIN_ISOLATION="process"
     )
     yield client
-    _stop(proc, client)
+    stop_evaluator(proc, client)
 
 
 def _body(**fields: object) -> dict[str, object]:
@@ -323,26 +282,8 @@ def test_bubblewrap_missing_from_path_is_refused_too(tmp_path: Path) -> None:
     empty.mkdir()
     env = _env(tmp_path, PATH=str(empty))
     env.pop("SANDBOX_BWRAP")
-    port = free_port()
-    log = tmp_path / "evaluator.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "selfheal.services.evaluator.app:create_app",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    proc, client = start_evaluator(env, tmp_path / "evaluator.log")
     try:
-        _wait_health(client, proc, log)
         resp = client.post("/api/v1/evaluate", json=_body())
         assert resp.status_code == 503
         detail = " ".join(resp.json()["detail"].split())
@@ -350,7 +291,7 @@ def test_bubblewrap_missing_from_path_is_refused_too(tmp_path: Path) -> None:
         assert "apt-get install bubblewrap" in detail
         assert client.get("/ready").status_code == 503
     finally:
-        _stop(proc, client)
+        stop_evaluator(proc, client)
 
 
 def test_ctrl_c_right_after_the_banner_stops_every_service(tmp_path: Path) -> None:
